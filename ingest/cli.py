@@ -1,0 +1,77 @@
+"""The `logs` command line: a thin edge over ingest/ and queries/.
+
+Commands live in small modules that register themselves here; heavy libraries are imported
+inside the commands, so `logs --help` starts instantly.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ingest import cli_ops, cli_query, cli_schedule, cli_write
+from ingest.cli_common import setup_logging
+
+app = typer.Typer(
+    name="logs",
+    help="loglake: Redis Stream -> hourly Delta Lake of logs, queried with SQL.\n\n"
+    "Start with `logs demo`, then `logs sql \"select level, count(*) from logs group by 1\"`.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    rich_markup_mode=None,
+)
+
+
+def _versions() -> str:
+    parts = []
+    for dist in ("duckdb", "polars", "deltalake", "redis"):
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            pass
+    try:
+        ours = version("loglake")
+    except PackageNotFoundError:
+        ours = "dev"
+    import platform
+
+    return f"logs {ours} ({', '.join(parts)}, python {platform.python_version()})"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(_versions())
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Config file [env LOGS_CONFIG; default ./logs.toml]",
+                     show_default=False),
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log lines.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Our own log lines: text or json.")
+    ] = "text",
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True,
+                     help="Print versions and exit."),
+    ] = False,
+) -> None:
+    """loglake: Redis Stream -> hourly Delta Lake of logs, queried with SQL."""
+    ctx.obj = {"config": str(config) if config else None, "quiet": quiet}
+    setup_logging(verbose, quiet, log_format)
+
+
+for module in (cli_write, cli_query, cli_schedule, cli_ops):
+    module.register(app)

@@ -1,0 +1,172 @@
+"""Write-path commands: `logs send`, `logs gen`, `logs ingest`, `logs down`."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ingest import redis_server
+from ingest.cli_common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
+from ingest.config import Settings
+from ingest.redis_conn import connect, resolve_url
+
+
+class Shape(str, Enum):
+    fields = "fields"
+    json = "json"
+    text = "text"
+
+
+def producer_client(s: Settings):  # type: ignore[no-untyped-def]
+    """A client for producers: the configured Redis, else the embedded one (started if needed)."""
+    if not s.redis_url:
+        url, started = redis_server.start(s.data_dir)
+        if started:
+            note(f"started the embedded Redis at {url} (data in {s.data_dir}/redis; "
+                 "`logs down` stops it)")
+    return connect(resolve_url(s, start_embedded=True))
+
+
+@edge
+def send(
+    ctx: typer.Context,
+    files: Annotated[list[Path] | None, typer.Argument(help="Files to send; stdin when none.",
+                                                      show_default=False)] = None,
+    service: Annotated[str | None, typer.Option(help="Service for lines that have none.")] = None,
+    host: Annotated[str | None, typer.Option(help="Host for lines that have none.")] = None,
+    level: Annotated[str | None, typer.Option(help="Level for lines that have none.")] = None,
+    data_dir: DataDirOpt = None,
+    redis_url: RedisUrlOpt = None,
+    stream: StreamOpt = None,
+) -> None:
+    """Send log lines (JSON objects or plain text) to the stream.
+
+    Example:
+
+        docker logs -f api 2>&1 | logs send --service api
+    """
+    from ingest.producer import line_batches, line_to_fields
+
+    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
+    for path in files or []:
+        if not path.is_file():
+            from ingest.errors import UsageError
+
+            raise UsageError(f"no such file: {path}")
+    defaults = {k: v for k, v in (("service", service), ("host", host), ("level", level)) if v}
+    r = producer_client(s)
+    sent = 0
+    try:
+        for lines in line_batches([str(p) for p in files or []]):
+            pipe = r.pipeline(transaction=False)
+            for line in lines:
+                pipe.xadd(s.stream, line_to_fields(line, defaults))
+            pipe.execute()
+            sent += len(lines)
+    finally:
+        note(f"sent {sent} entries to {s.stream}")
+
+
+@edge
+def gen(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option("--count", "-n", min=0, help="Entries to generate.")] = 10_000,
+    hours: Annotated[float, typer.Option(min=0.0, help="Spread event times over the last H hours.")]
+    = 1.0,
+    rate: Annotated[float | None, typer.Option(min=0.0, help="Entries per second (default: as fast "
+                                               "as possible).", show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    shape: Annotated[Shape, typer.Option(help="Entry shape: JSON in one field, a field per "
+                                         "column, or plain text.")] = Shape.json,
+    malformed: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of malformed entries.")]
+    = 0.0,
+    data_dir: DataDirOpt = None,
+    redis_url: RedisUrlOpt = None,
+    stream: StreamOpt = None,
+) -> None:
+    """Generate realistic synthetic logs into the stream.
+
+    Example:
+
+        logs gen --count 50000 --hours 3
+    """
+    from ingest.generate import entries
+    from ingest.producer import xadd_all
+
+    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
+    r = producer_client(s)
+    started = time.monotonic()
+    source = entries(count, hours=hours, seed=seed, shape=shape.value, malformed=malformed)
+    if rate:
+        source = _paced(source, rate)
+    sent = xadd_all(r, s.stream, source)
+    elapsed = time.monotonic() - started
+    note(f"generated {sent} entries into {s.stream} in {elapsed:.1f} s "
+         f"({sent / max(elapsed, 1e-9):,.0f}/s)")
+
+
+def _paced(source, rate: float):  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    for i, fields in enumerate(source):
+        wait = started + i / rate - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        yield fields
+
+
+@edge
+def ingest(
+    ctx: typer.Context,
+    drain: Annotated[bool, typer.Option("--drain", help="Exit 0 once nothing is pending or "
+                                        "undelivered.")] = False,
+    consumer: Annotated[str | None, typer.Option("--consumer", help="Consumer name [env "
+                                                 "LOGS_CONSUMER; default host-pid]",
+                                                 show_default=False)] = None,
+    batch_rows: Annotated[int | None, typer.Option(help="Rows per commit.", show_default=False)]
+    = None,
+    data_dir: DataDirOpt = None,
+    redis_url: RedisUrlOpt = None,
+    stream: StreamOpt = None,
+    group: GroupOpt = None,
+) -> None:
+    """Consume the stream into the Delta table (at-least-once; queries see each entry once).
+
+    Example:
+
+        logs ingest --drain
+    """
+    from ingest import consumer as consumer_mod
+
+    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group,
+                 consumer=consumer, batch_rows=batch_rows)
+    started = time.monotonic()
+    stats = consumer_mod.run(s, drain=drain)
+    elapsed = time.monotonic() - started
+    note(f"ingested {stats.ingested} entries, dead-lettered {stats.dead_lettered}, "
+         f"{stats.commits} commits in {elapsed:.1f} s")
+
+
+@edge
+def down(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
+    """Stop the embedded Redis (its data stays under data/redis).
+
+    Example:
+
+        logs down
+    """
+    s = settings(ctx, data_dir=data_dir)
+    if redis_server.stop(s.data_dir):
+        note("stopped the embedded Redis")
+    else:
+        note("the embedded Redis was not running")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(send)
+    app.command()(gen)
+    app.command()(ingest)
+    app.command()(down)

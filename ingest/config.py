@@ -1,0 +1,197 @@
+"""Settings: flags > `LOGS_*` environment > `logs.toml` > defaults, with the source of every value.
+
+Pure (stdlib only), so the read path and `logs --help` can import it for free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ingest.errors import ConfigError
+
+ENV_PREFIX = "LOGS_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = None
+    """Redis URL (`redis://[:password@]host:port/db`). Unset: the embedded server under data/redis."""
+    data_dir: Path = Path("data")
+    """Root of the lake, the embedded Redis files and state."""
+    stream: str = "logs"
+    """Redis Stream the producers write to."""
+    group: str = "lake"
+    """Consumer group `logs ingest` reads with."""
+    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    """Consumer name inside the group; give each ingest process slot a stable one."""
+    read_count: int = 10_000
+    """Entries per XREADGROUP call."""
+    block_ms: int = 1000
+    """XREADGROUP BLOCK time; the socket timeout is set well above it."""
+    batch_rows: int = 100_000
+    """Flush (one Delta commit) once this many rows are buffered..."""
+    batch_bytes: int = 64 * 1024 * 1024
+    """...or this many bytes of entry payload..."""
+    batch_age: float = 2.0
+    """...or when the oldest buffered row is this many seconds old (an idle stream still flushes)."""
+    claim_idle: float = 60.0
+    """Seconds an entry must sit unacknowledged in another consumer before we claim it."""
+    max_deliveries: int = 5
+    """An entry delivered more often than this goes to the dead-letter stream."""
+    max_entry_bytes: int = 1024 * 1024
+    """Entries larger than this are dead-lettered."""
+    max_json_depth: int = 64
+    """JSON nested deeper than this is dead-lettered."""
+    format: str = "table"
+    """Default output format of `logs sql`."""
+    compact_interval: float = 300.0
+    """Seconds between compaction runs of `logs schedule`."""
+    compact_grace: float = 600.0
+    """An hour is closed (compactable) this many seconds after it ends."""
+    target_file_size: int = 128 * 1024 * 1024
+    """Target Parquet file size written by compaction, bytes."""
+    rollup_minute: int = 5
+    """Hourly rollups run at this minute past every hour."""
+    nightly_at: str = "00:30"
+    """UTC time of the nightly daily rollups and retention."""
+    retention_days: int = 30
+    """Raw partitions older than this are deleted."""
+    rollup_retention_days: int = 400
+    """Rollup partitions older than this are deleted."""
+    vacuum_retention_hours: float = 1.0
+    """Files removed from the table are deleted from disk only after this long."""
+    maintain_interval: float = 3600.0
+    """Seconds between maintenance runs (vacuum, checkpoint, log cleanup)."""
+    lease_ttl: float = 30.0
+    """Seconds the scheduler's Redis lease lasts unless renewed."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on this port when set."""
+
+    @property
+    def dlq_stream(self) -> str:
+        return f"{self.stream}:dlq"
+
+    def masked_redis_url(self) -> str:
+        return mask_url(self.redis_url) if self.redis_url else "(embedded)"
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    settings: Settings
+    sources: dict[str, str]
+    """Field name -> `flag`, `env LOGS_X`, `file PATH` or `default`."""
+
+
+def mask_url(url: str) -> str:
+    """`redis://user:secret@host/0` -> `redis://user:***@host/0`; never show a password."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _coerce(name: str, raw: Any, origin: str) -> Any:
+    f = FIELDS[name]
+    kind = str(f.type)
+    if raw is None:
+        return None
+    try:
+        if name == "data_dir":
+            return Path(os.path.expanduser(str(raw)))
+        if kind.startswith("int"):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: {name} must be {kind.split(' ')[0]}, got {raw!r}") from None
+
+
+def _config_path(explicit: str | None, env: dict[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if env.get("LOGS_CONFIG"):
+        return Path(env["LOGS_CONFIG"])
+    local = Path("logs.toml")
+    return local if local.is_file() else None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    flat: dict[str, Any] = {}
+    # Sections ([redis], [ingest], [schedule], ...) are for the reader's eye only.
+    for key, value in raw.items():
+        items = value.items() if isinstance(value, dict) else [(key, value)]
+        for name, v in items:
+            if name not in FIELDS:
+                close = difflib.get_close_matches(name, FIELDS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"config file {path}: unknown setting {name!r}{hint}")
+            flat[name] = v
+    return flat
+
+
+def load(
+    flags: dict[str, Any] | None = None,
+    config_file: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Resolved:
+    """Resolve every setting; `flags` holds only the options the user actually passed."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {name: "default" for name in FIELDS}
+    path = _config_path(config_file, env)
+    if path is not None:
+        for name, raw in _read_file(path).items():
+            values[name] = _coerce(name, raw, f"config file {path}")
+            sources[name] = f"file {path}"
+    for name in FIELDS:
+        var = ENV_PREFIX + name.upper()
+        if env.get(var, "") != "":
+            values[name] = _coerce(name, env[var], var)
+            sources[name] = f"env {var}"
+    for name, raw in (flags or {}).items():
+        if raw is None:
+            continue
+        values[name] = _coerce(name, raw, f"--{name.replace('_', '-')}")
+        sources[name] = "flag"
+    settings = Settings(**values)
+    _validate(settings)
+    return Resolved(settings, sources)
+
+
+def _validate(s: Settings) -> None:
+    for name in ("read_count", "batch_rows", "batch_bytes", "max_deliveries", "max_entry_bytes"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name} must be positive, got {getattr(s, name)}")
+    if s.block_ms < 0 or s.batch_age <= 0 or s.claim_idle <= 0:
+        raise ConfigError("block_ms, batch_age and claim_idle must be positive")
+    if s.redis_url is not None and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"redis_url must start with redis://, rediss:// or unix://, got {mask_url(s.redis_url)}"
+        )

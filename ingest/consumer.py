@@ -1,0 +1,507 @@
+"""`logs ingest`: drain the stream with a consumer group into the lake, losing nothing (design §5).
+
+Order of work on every (re)connect: acknowledge what is already committed, re-read our own
+pending list (id 0), claim entries idle too long in other consumers, then read new ones (`>`).
+An entry is acknowledged only after the Delta commit holding its row (or its DLQ copy) landed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ingest import faults
+from ingest.config import Settings, mask_url
+from ingest.errors import BadEntry
+from ingest.records import Row, decode
+from ingest.redis_conn import connect, resolve_url
+from ingest.writer import LakeWriter
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger("logs.ingest")
+
+ACK_CHUNK = 10_000
+TRIM_EVERY = 5.0
+BACKOFF_CAP = 10.0
+
+
+@dataclass
+class Stats:
+    """Counters of one consumer process (exported as metrics by `logs up`)."""
+
+    read: int = 0
+    ingested: int = 0
+    dead_lettered: int = 0
+    commits: int = 0
+    commit_seconds: float = 0.0
+    last_batch_rows: int = 0
+    reconnects: int = 0
+    claimed: int = 0
+    stream_resets: int = 0
+
+
+class StopSignal:
+    """First SIGINT/SIGTERM: finish and commit the batch in hand. Second: exit now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            # Unacknowledged entries stay pending and are redelivered: nothing is lost.
+            os._exit(128 + signum)
+        self.requested = True
+        log.info("stopping: finishing the batch in hand (signal again to exit now)")
+
+
+@dataclass
+class _Batch:
+    rows: list[Row] = field(default_factory=list)
+    ids: list[bytes] = field(default_factory=list)
+    """Ids to acknowledge once the rows are committed (rows and dead letters)."""
+    dead: list[tuple[bytes, list[bytes], str]] = field(default_factory=list)
+    nbytes: int = 0
+    started: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _parse_entries(reply: Any) -> list[tuple[bytes, list[bytes] | None]]:
+    """Raw XREADGROUP reply -> [(id, [k, v, ...])]; skips redis-py's dict-per-entry parsing."""
+    if not reply:
+        return []
+    return reply[0][1]  # one stream per call
+
+
+def _local_dead(name: str, host: str) -> bool:
+    """A consumer named `<this host>-<pid>` whose process is gone: its entries can be claimed now."""
+    prefix, _, pid = name.rpartition("-")
+    if prefix != host or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Consumer:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        drain: bool = False,
+        stop: StopSignal | None = None,
+        on_commit: Callable[[Stats], None] | None = None,
+    ) -> None:
+        self.s = settings
+        self.drain = drain
+        self.stop = stop or StopSignal()
+        self.on_commit = on_commit
+        self.stats = Stats()
+        self.stream = settings.stream.encode()
+        self.group = settings.group.encode()
+        self.name = settings.consumer.encode()
+        self.writer = LakeWriter(settings.data_dir)
+        self._redis: redis.Redis | None = None
+        self._url: str | None = None
+        self._batch = _Batch()
+        self._ack_backlog: list[bytes] = []
+        self._dlq_backlog: list[tuple[bytes, list[bytes], str]] = []
+        self._last_trim = 0.0
+        self._last_claim = 0.0
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _client(self) -> redis.Redis:
+        if self._redis is None:
+            self._url = resolve_url(self.s)
+            client = connect(self._url, self.s.block_ms, check=False)
+            client.set_response_callback("XREADGROUP", lambda r, **kw: r)
+            client.set_response_callback("XAUTOCLAIM", lambda r, **kw: r)
+            client.set_response_callback("XPENDING", lambda r, **kw: r)
+            client.set_response_callback("XCLAIM", lambda r, **kw: r)
+            self._redis = client
+        return self._redis
+
+    def _drop_client(self) -> None:
+        if self._redis is not None:
+            try:
+                self._redis.close()
+            except Exception:  # noqa: BLE001 - closing a broken socket may fail any way it likes
+                pass
+        self._redis = None
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> Stats:
+        import redis
+
+        backoff = 0.0
+        recover = True
+        down_since: float | None = None
+        commit_failing = False
+        log.info("consumer %s: reading %s (group %s)", self.s.consumer, self.s.stream, self.s.group)
+        try:
+            while not self.stop.requested:
+                try:
+                    r = self._client()
+                    if recover:
+                        self._ack_committed(r)
+                        self._ensure_group(r)
+                        self._recover_own(r)
+                        self._claim(r)
+                        recover = False
+                        if down_since is not None:
+                            log.warning("redis reachable again at %s after %.1f s",
+                                        mask_url(self._url or ""), time.monotonic() - down_since)
+                            down_since = None
+                        backoff = 0.0
+                    if self._due_flush():
+                        self._flush(r)  # a batch whose commit failed is retried before reading on
+                    if commit_failing:
+                        log.warning("consumer %s: commits succeed again", self.s.consumer)
+                        commit_failing = False
+                    got = self._read_new(r)
+                    if self._due_flush() or (self.drain and got == 0 and self._batch):
+                        self._flush(r)
+                    if time.monotonic() - self._last_claim > self.s.claim_idle / 2:
+                        self._claim(r)
+                    if self.drain and got == 0 and not self._batch and self._settled(r):
+                        log.info("consumer %s: drained", self.s.consumer)
+                        break
+                except redis.ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    # Redis restarted without persistence: stream and group are gone.
+                    self.stats.stream_resets += 1
+                    log.error("stream %s lost its group %s (Redis restarted without data?): "
+                              "recreating it at 0; entries not yet committed are gone at the source",
+                              self.s.stream, self.s.group)
+                    self._commit_only()
+                    recover = True
+                except CommitFailed as exc:
+                    if not commit_failing:
+                        log.error("consumer %s: commit of %d rows failed (%s): keeping them "
+                                  "unacknowledged and retrying", self.s.consumer,
+                                  len(self._batch.rows), exc)
+                    commit_failing = True
+                    backoff = min(BACKOFF_CAP, max(0.5, backoff * 2))
+                    self._sleep(backoff)
+                except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                    if down_since is None:
+                        down_since = time.monotonic()
+                        log.warning("redis unreachable at %s (%s): committing what we hold, "
+                                    "retrying with backoff", mask_url(self._url or "?"),
+                                    type(exc).__name__)
+                    self.stats.reconnects += 1
+                    self._drop_client()
+                    self._commit_only()
+                    recover = True
+                    backoff = min(BACKOFF_CAP, max(0.1, backoff * 2))
+                    self._sleep(backoff)
+        finally:
+            self._finish()
+        return self.stats
+
+    def _finish(self) -> None:
+        """Commit what we hold and acknowledge it if Redis lets us; otherwise it is redelivered."""
+        import redis
+
+        try:
+            self._commit_only()
+            if self._ack_backlog or self._dlq_backlog:
+                self._ack_committed(self._client())
+        except CommitFailed as exc:
+            log.error("consumer %s: could not commit %d rows (%s): they stay pending and will "
+                      "be redelivered", self.s.consumer, len(self._batch.rows), exc)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not acknowledge %d committed entries (%s): they will be "
+                        "redelivered and deduplicated", len(self._ack_backlog), type(exc).__name__)
+        finally:
+            self._drop_client()
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stop.requested and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _ensure_group(self, r: redis.Redis) -> None:
+        import redis
+
+        try:
+            r.execute_command("XGROUP", "CREATE", self.stream, self.group, "0", "MKSTREAM")
+            log.info("created group %s on %s at id 0", self.s.group, self.s.stream)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _read_new(self, r: redis.Redis) -> int:
+        block = self.s.block_ms
+        if self._batch:
+            # Wake up in time to flush an aging batch of an idle stream.
+            left = self.s.batch_age - (time.monotonic() - self._batch.started)
+            block = max(1, min(block, int(left * 1000)))
+        if self.drain:
+            block = min(block, 100)
+        reply = r.execute_command(
+            "XREADGROUP", "GROUP", self.group, self.name, "COUNT", self.s.read_count,
+            "BLOCK", block, "STREAMS", self.stream, ">",
+        )
+        entries = _parse_entries(reply)
+        self._take(entries, {})
+        return len(entries)
+
+    def _recover_own(self, r: redis.Redis) -> None:
+        """Re-read our own pending list: entries read before a crash or a Redis error."""
+        start = b"-"
+        total = 0
+        while True:
+            pending = r.execute_command(
+                "XPENDING", self.stream, self.group, start, "+", self.s.read_count, self.name
+            )
+            if not pending:
+                break
+            counts = {p[0]: int(p[3]) for p in pending}
+            first, last = pending[0][0], pending[-1][0]
+            # XREADGROUP with an id returns our pending entries after it; `0` starts at the head.
+            cursor = b"0" if start == b"-" else _before(first)
+            reply = r.execute_command(
+                "XREADGROUP", "GROUP", self.group, self.name, "COUNT", len(pending),
+                "STREAMS", self.stream, cursor,
+            )
+            entries = [e for e in _parse_entries(reply) if e[0] in counts]
+            self._take(entries, counts)
+            # Ids still in the PEL whose payload was trimmed come back without fields above;
+            # ids missing from the reply entirely were deleted: dead-letter them too.
+            seen = {e[0] for e in entries}
+            for missing in (i for i in counts if i not in seen):
+                self._take([(missing, None)], counts)
+            total += len(pending)
+            if self._due_flush():
+                self._flush(r)
+            start = b"(" + last
+        if total:
+            log.info("consumer %s: recovered %d entries from its pending list", self.s.consumer,
+                     total)
+
+    def _claim(self, r: redis.Redis) -> None:
+        """Take over entries of dead consumers: idle longer than claim_idle, or any entry of a
+        consumer on this host whose process no longer exists."""
+        self._last_claim = time.monotonic()
+        claimed = 0
+        host = socket.gethostname()
+        for info in r.execute_command("XINFO", "CONSUMERS", self.stream, self.group):
+            c = dict(zip(info[::2], info[1::2], strict=True))
+            name = c[b"name"].decode()
+            if name == self.s.consumer or not _local_dead(name, host):
+                continue
+            while True:
+                pending = r.execute_command(
+                    "XPENDING", self.stream, self.group, "-", "+", self.s.read_count, name
+                )
+                if not pending:
+                    break
+                r.execute_command("XCLAIM", self.stream, self.group, self.name, 0,
+                                  *[p[0] for p in pending], "JUSTID")
+                claimed += len(pending)
+            r.execute_command("XGROUP", "DELCONSUMER", self.stream, self.group, name)
+        cursor = b"0-0"
+        idle_ms = int(self.s.claim_idle * 1000)
+        while True:
+            reply = r.execute_command("XAUTOCLAIM", self.stream, self.group, self.name, idle_ms,
+                                      cursor, "COUNT", self.s.read_count, "JUSTID")
+            cursor = reply[0]
+            claimed += len(reply[1])
+            if cursor in (b"0-0", b"0"):
+                break
+        if claimed:
+            self.stats.claimed += claimed
+            log.warning("consumer %s: claimed %d entries from dead or stalled consumers",
+                        self.s.consumer, claimed)
+            # Our batch is in our pending list too: settle it before re-reading that list.
+            self._flush(r)
+            self._recover_own(r)
+
+    def _take(self, entries: list[tuple[bytes, list[bytes] | None]],
+              deliveries: dict[bytes, int]) -> None:
+        """Decode entries into the batch; each bad one becomes a dead letter on its own."""
+        if not entries:
+            return
+        batch = self._batch
+        if not batch:
+            batch.started = time.monotonic()
+        max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
+        limit = self.s.max_deliveries
+        rows, ids, dead = batch.rows, batch.ids, batch.dead
+        nbytes = 0
+        for entry_id, fields in entries:
+            ids.append(entry_id)
+            if deliveries and deliveries.get(entry_id, 0) >= limit:
+                dead.append((entry_id, fields or [], f"delivered {deliveries[entry_id] + 1} times "
+                             "without being committed"))
+                continue
+            try:
+                rows.append(decode(entry_id.decode(), fields, max_bytes=max_bytes,
+                                   max_depth=max_depth))
+            except BadEntry as exc:
+                dead.append((entry_id, fields or [], exc.reason))
+                continue
+            for part in fields or ():
+                nbytes += len(part)
+        batch.nbytes += nbytes
+        self.stats.read += len(entries)
+        faults.crash_point("after_read")
+
+    # -- committing -------------------------------------------------------------------------
+
+    def _due_flush(self) -> bool:
+        b = self._batch
+        if not b:
+            return False
+        return (
+            len(b.rows) >= self.s.batch_rows
+            or b.nbytes >= self.s.batch_bytes
+            or time.monotonic() - b.started >= self.s.batch_age
+            or self.stop.requested
+        )
+
+    def _commit_only(self) -> None:
+        """Commit the batch to the lake; its ids move to the acknowledgement backlog."""
+        b = self._batch
+        if not b:
+            return
+        if b.rows:
+            started = time.perf_counter()
+            try:
+                hours = self.writer.commit(b.rows)
+            except Exception as exc:  # noqa: BLE001 - disk full, permissions, a broken table
+                raise CommitFailed(_one_line(exc)) from exc
+            elapsed = time.perf_counter() - started
+            self.stats.commits += 1
+            self.stats.commit_seconds += elapsed
+            self.stats.ingested += len(b.rows)
+            self.stats.last_batch_rows = len(b.rows)
+            log.info("consumer %s: committed %d rows (%d hours) in %.0f ms", self.s.consumer,
+                     len(b.rows), hours, elapsed * 1000)
+        faults.crash_point("after_commit")
+        self._dlq_backlog.extend(b.dead)
+        self._ack_backlog.extend(b.ids)
+        self._batch = _Batch()
+        if self.on_commit:
+            self.on_commit(self.stats)
+
+    def _flush(self, r: redis.Redis) -> None:
+        self._commit_only()
+        self._ack_committed(r)
+        if time.monotonic() - self._last_trim > TRIM_EVERY:
+            self._trim(r)
+
+    def _ack_committed(self, r: redis.Redis) -> None:
+        """Dead letters first, then XACK, pipelined: an entry is never acknowledged before its row
+        or its DLQ copy exists. A crash in between leaves at worst a duplicate dead letter."""
+        if self._dlq_backlog:
+            pipe = r.pipeline(transaction=False)
+            now = str(int(time.time() * 1000))
+            for entry_id, fields, reason in self._dlq_backlog:
+                pipe.xadd(self.s.dlq_stream, _dead_letter(entry_id, fields, reason, now))
+            pipe.execute()
+            self.stats.dead_lettered += len(self._dlq_backlog)
+            for entry_id, _, reason in self._dlq_backlog[:20]:
+                log.warning("dead-lettered %s: %s", entry_id.decode(), reason)
+            self._dlq_backlog = []
+        faults.crash_point("before_ack")
+        ids = self._ack_backlog
+        if ids:
+            pipe = r.pipeline(transaction=False)
+            for i in range(0, len(ids), ACK_CHUNK):
+                pipe.execute_command("XACK", self.stream, self.group, *ids[i:i + ACK_CHUNK])
+            pipe.execute()
+            self._ack_backlog = []
+
+    def _trim(self, r: redis.Redis) -> None:
+        """Trim only what every group has acknowledged (XTRIM MINID; never MAXLEN)."""
+        self._last_trim = time.monotonic()
+        groups = r.execute_command("XINFO", "GROUPS", self.stream)
+        floor: tuple[int, int] | None = None
+        for info in groups:
+            g = dict(zip(info[::2], info[1::2], strict=True))
+            if int(g[b"pending"]):
+                summary = r.execute_command("XPENDING", self.stream, g[b"name"])
+                keep = _id_tuple(summary[1])
+            else:
+                ms, seq = _id_tuple(g[b"last-delivered-id"])
+                keep = (ms, seq + 1)
+            floor = keep if floor is None or keep < floor else floor
+        if floor is not None and floor > (0, 0):
+            r.execute_command("XTRIM", self.stream, "MINID", f"{floor[0]}-{floor[1]}")
+
+    def _settled(self, r: redis.Redis) -> bool:
+        """Nothing pending in the group and nothing left to deliver (for --drain)."""
+        if self._ack_backlog or self._dlq_backlog:
+            self._ack_committed(r)
+        summary = r.execute_command("XPENDING", self.stream, self.group)
+        if int(summary[0]):
+            if time.monotonic() - self._last_claim > 1.0:
+                self._claim(r)
+            else:
+                time.sleep(0.1)
+            return False
+        self._trim(r)
+        return True
+
+
+class CommitFailed(Exception):
+    """The lake refused a commit; the batch stays unacknowledged."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _id_tuple(raw: bytes) -> tuple[int, int]:
+    ms, _, seq = raw.decode().partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _before(entry_id: bytes) -> bytes:
+    ms, seq = _id_tuple(entry_id)
+    if seq:
+        return f"{ms}-{seq - 1}".encode()
+    return f"{ms - 1}-18446744073709551615".encode()
+
+
+def _dead_letter(entry_id: bytes, fields: list[bytes], reason: str, now: str) -> dict[Any, Any]:
+    letter: dict[Any, Any] = {b"reason": reason, b"stream_id": entry_id, b"failed_at": now}
+    for i in range(0, len(fields) - 1, 2):
+        key = fields[i]
+        letter[b"orig:" + key if key in letter else key] = fields[i + 1]
+    return letter
+
+
+def run(settings: Settings, drain: bool = False, install_signals: bool = True) -> Stats:
+    """Entry point of `logs ingest`."""
+    # Fail fast with a clear message when Redis is absent at start; later outages are retried.
+    connect(resolve_url(settings), settings.block_ms).close()
+    stop = StopSignal()
+    if install_signals:
+        stop.install()
+    return Consumer(settings, drain=drain, stop=stop).run()

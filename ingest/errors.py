@@ -1,0 +1,56 @@
+"""Domain errors. Each carries the exit code the CLI turns it into; nothing below the CLI prints."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    """Success, including a query that returned no rows."""
+    QUERY = 1
+    """The SQL was rejected (syntax, unknown view, sandbox)."""
+    USAGE = 2
+    """Bad flag, bad value, bad configuration file."""
+    UNAVAILABLE = 3
+    """Redis or the data directory cannot be reached."""
+    INTERRUPTED = 130
+    """Ctrl-C."""
+
+
+class LogsError(Exception):
+    """Base of every error a user may see as `logs: error: <message>`."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ConfigError(LogsError):
+    exit_code = ExitCode.USAGE
+
+
+class UsageError(LogsError):
+    exit_code = ExitCode.USAGE
+
+
+class QueryError(LogsError):
+    exit_code = ExitCode.QUERY
+
+
+class RedisUnavailable(LogsError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class DataUnavailable(LogsError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class BadEntry(Exception):
+    """A stream entry that cannot become a row; `reason` goes to the dead-letter stream."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,281 @@
+"""Stream entry -> log row (design §3). Each entry is decoded alone; a bad one raises BadEntry.
+
+Shapes, detected per entry: a field per column; one field holding a JSON object (any name);
+one field holding plain text. Decoding is the ingest hot path: keep per-entry work small.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import orjson
+
+from ingest.errors import BadEntry
+
+_US = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_US = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
+_MAX_US = (datetime(9999, 12, 31, 23, tzinfo=UTC) - _EPOCH) // _US
+
+
+class Row(NamedTuple):
+    ts: int
+    """Event time, microseconds since the epoch, UTC."""
+    level: str
+    service: str
+    host: str
+    message: str
+    trace_id: str | None
+    attrs: str
+    """JSON object text of every other field."""
+    stream_id: str
+    ingested_at: int
+    """The stream-ID millisecond, in microseconds."""
+
+
+def _variants(*names: str) -> list[str]:
+    out: list[str] = []
+    for n in names:
+        for v in (n, n.upper(), n.capitalize()):
+            if v not in out:
+                out.append(v)
+    return out
+
+
+# Column -> accepted field names, best first. Case variants cover syslog-ng's HOST/PROGRAM/MESSAGE.
+ALIASES: dict[str, list[str]] = {
+    "ts": _variants("ts", "timestamp", "time", "@timestamp", "datetime", "date_time", "t"),
+    "level": _variants("level", "severity", "lvl", "levelname", "loglevel", "log_level", "priority"),
+    "service": _variants(
+        "service", "service_name", "app", "application", "program", "container", "container_name",
+        "appname", "component",
+    ),
+    "host": _variants("host", "hostname", "host_name", "source_host", "node"),
+    "message": _variants("message", "msg", "log", "text", "body"),
+    "trace_id": _variants("trace_id", "traceId", "trace", "traceid", "trace.id"),
+}
+_FIELD_TO_COLUMN: dict[str, tuple[str, int]] = {
+    name: (column, rank) for column, names in ALIASES.items() for rank, name in enumerate(names)
+}
+
+_LEVEL_WORDS = {
+    "TRACE": "TRACE",
+    "DEBUG": "DEBUG", "DBG": "DEBUG",
+    "INFO": "INFO", "INFORMATION": "INFO", "INFORMATIONAL": "INFO", "NOTICE": "INFO", "INF": "INFO",
+    "WARN": "WARN", "WARNING": "WARN", "WRN": "WARN",
+    "ERR": "ERROR", "ERROR": "ERROR", "ERRO": "ERROR",
+    "FATAL": "FATAL", "CRIT": "FATAL", "CRITICAL": "FATAL", "ALERT": "FATAL", "EMERG": "FATAL",
+    "EMERGENCY": "FATAL", "PANIC": "FATAL",
+}
+# Syslog severities 0-7 (RFC 5424) and pino/bunyan levels 10-60.
+_LEVEL_NUMBERS = {
+    0: "FATAL", 1: "FATAL", 2: "FATAL", 3: "ERROR", 4: "WARN", 5: "INFO", 6: "INFO", 7: "DEBUG",
+    10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL",
+}
+
+
+def normalize_level(value: Any) -> str:
+    if value is None:
+        return "INFO"
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, int | float):
+        if value == int(value) and int(value) in _LEVEL_NUMBERS:
+            return _LEVEL_NUMBERS[int(value)]
+        return str(value)
+    text = str(value).strip()
+    word = _LEVEL_WORDS.get(text.upper())
+    if word is not None:
+        return word
+    if text.isdigit() and int(text) in _LEVEL_NUMBERS:
+        return _LEVEL_NUMBERS[int(text)]
+    return text.upper() if text else "INFO"
+
+
+def _epoch_to_us(number: float) -> int | None:
+    """Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude."""
+    magnitude = abs(number)
+    if magnitude < 1e11:
+        us = number * 1_000_000
+    elif magnitude < 1e14:
+        us = number * 1_000
+    elif magnitude < 1e17:
+        us = number
+    else:
+        us = number / 1_000
+    us = int(round(us)) if isinstance(us, float) else int(us)
+    return us if _MIN_US <= us <= _MAX_US else None
+
+
+def parse_ts(value: Any) -> int | None:
+    """Event time in microseconds UTC, or None when the value is not a time we understand."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return _epoch_to_us(value)
+    if isinstance(value, float):
+        return _epoch_to_us(value) if value == value else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text[0].isdigit() or text[0] == "-":
+        # A bare number, integral or fractional, is epoch time.
+        try:
+            return _epoch_to_us(int(text))
+        except ValueError:
+            pass
+        if text.count(".") == 1 and text.replace(".", "", 1).lstrip("-").isdigit():
+            return _epoch_to_us(float(text))
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        # fromisoformat rejects a lowercase 'z' and ',' fractions; RFC 3339 allows them.
+        try:
+            dt = datetime.fromisoformat(text.replace("z", "Z").replace(",", ".", 1))
+        except ValueError:
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)  # naive times are UTC: partitions are UTC
+    return (dt - _EPOCH) // _US
+
+
+def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of a JSON value, stopping early once it exceeds `limit`."""
+    best = 0
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > best:
+            best = d
+            if best > limit:
+                return best
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node if isinstance(v, dict | list))
+    return best
+
+
+def _strict_json(text: str, max_depth: int) -> dict[str, Any] | None:
+    """A JSON object, None when `text` is not one, BadEntry when it is one we refuse to store."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # orjson is strict: lone surrogates, NaN, huge ints and very deep nesting land here.
+        # The stdlib parser tells which of those it was.
+        try:
+            value = json.loads(text)
+        except RecursionError:
+            raise BadEntry(f"JSON nested deeper than {max_depth} levels") from None
+        except ValueError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        try:
+            json.dumps(value, allow_nan=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadEntry("lone surrogate in a JSON string") from None
+        except ValueError:
+            raise BadEntry("NaN or Infinity in JSON") from None
+        try:
+            orjson.dumps(value)
+        except TypeError as exc:
+            raise BadEntry(f"JSON value not storable: {exc}") from None
+    if not isinstance(value, dict):
+        return None
+    if text.count("{") + text.count("[") > max_depth and _depth(value, max_depth) > max_depth:
+        raise BadEntry(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def stream_id_ms(stream_id: str) -> int:
+    return int(stream_id.partition("-")[0])
+
+
+def decode(
+    stream_id: str,
+    fields: list[bytes] | None,
+    *,
+    max_bytes: int = 1024 * 1024,
+    max_depth: int = 64,
+) -> Row:
+    """Decode one raw entry (`[k1, v1, k2, v2, ...]` as Redis returns it) into a Row."""
+    if not fields:
+        # XREADGROUP returns an entry without fields when it was trimmed or deleted before we read it.
+        raise BadEntry("payload lost: entry was trimmed or deleted before it was read")
+    size = 0
+    for part in fields:
+        size += len(part)
+    if size > max_bytes:
+        raise BadEntry(f"entry too large: {size} bytes > limit {max_bytes}")
+    try:
+        pairs = [
+            (fields[i].decode("utf-8"), fields[i + 1].decode("utf-8"))
+            for i in range(0, len(fields) - 1, 2)
+        ]
+    except UnicodeDecodeError as exc:
+        raise BadEntry(f"invalid UTF-8 at byte {exc.start}") from None
+
+    doc: dict[str, Any]
+    if len(pairs) == 1:
+        key, text = pairs[0]
+        parsed = _strict_json(text, max_depth) if text[:1] == "{" or text.lstrip()[:1] == "{" else None
+        if parsed is not None:
+            doc = parsed
+        elif key in _FIELD_TO_COLUMN:
+            doc = {key: text}
+        else:
+            doc = {"message": text}
+    else:
+        doc = dict(pairs)
+    return _row(stream_id, doc)
+
+
+def _row(stream_id: str, doc: dict[str, Any]) -> Row:
+    picked: dict[str, tuple[int, str]] = {}
+    for key in doc:
+        hit = _FIELD_TO_COLUMN.get(key)
+        if hit is not None:
+            column, rank = hit
+            best = picked.get(column)
+            if best is None or rank < best[0]:
+                picked[column] = (rank, key)
+    values = {column: doc.pop(key) for column, (_, key) in picked.items()}
+
+    ms = stream_id_ms(stream_id)
+    raw_ts = values.get("ts")
+    ts = parse_ts(raw_ts) if raw_ts is not None else None
+    if ts is None:
+        # Deterministic on replay: the same entry always lands in the same hour.
+        ts = ms * 1000
+        doc["_ts_source"] = "stream_id"
+        if raw_ts is not None:
+            doc["_ts_raw"] = raw_ts
+
+    trace = values.get("trace_id")
+    service = values.get("service")
+    host = values.get("host")
+    message = values.get("message")
+    return Row(
+        ts=ts,
+        level=normalize_level(values.get("level")),
+        service=_to_text(service) if service not in (None, "") else "unknown",
+        host=_to_text(host) if host not in (None, "") else "unknown",
+        message=_to_text(message) if message is not None else "",
+        trace_id=_to_text(trace) if trace not in (None, "") else None,
+        attrs=orjson.dumps(doc).decode() if doc else "{}",
+        stream_id=stream_id,
+        ingested_at=ms * 1000,
+    )
