@@ -47,3 +47,27 @@ def arrow_schema(columns: list[tuple[str, str, bool]] = LOG_COLUMNS) -> pa.Schem
     # Every column nullable in the file: Polars and other writers emit nullable fields, and a
     # nullability mismatch would make Delta reject their commits. `logs` enforces NOT NULL itself.
     return pa.schema([pa.field(n, arrow_type(t)) for n, t, _ in columns])
+
+
+# Numeric attrs summarised by the rollups when present (p50/p95/p99/max each).
+MEASURES = ["latency_ms", "duration_ms"]
+_MEASURE_COLUMNS: list[tuple[str, str, bool]] = [
+    (f"{m}_{stat}", "DOUBLE", True) for m in MEASURES for stat in ("p50", "p95", "p99", "max")
+]
+_ROLLUP_VALUES: list[tuple[str, str, bool]] = [
+    ("service", "VARCHAR", False),
+    ("level", "VARCHAR", False),
+    ("count", "BIGINT", False),
+    ("error_count", "BIGINT", False),  # rows at ERROR or FATAL
+    ("message_bytes", "BIGINT", False),
+    ("distinct_hosts", "BIGINT", False),
+    ("first_ts", "TIMESTAMP WITH TIME ZONE", False),
+    ("last_ts", "TIMESTAMP WITH TIME ZONE", False),
+    *_MEASURE_COLUMNS,
+]
+# rollups_hourly: one row per (date, hour, service, level), partitioned by date, hour.
+ROLLUP_HOURLY_COLUMNS: list[tuple[str, str, bool]] = [
+    ("date", "VARCHAR", False), ("hour", "VARCHAR", False), *_ROLLUP_VALUES,
+]
+# rollups_daily: one row per (date, service, level), partitioned by date; computed from raw rows.
+ROLLUP_DAILY_COLUMNS: list[tuple[str, str, bool]] = [("date", "VARCHAR", False), *_ROLLUP_VALUES]
