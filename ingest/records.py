@@ -176,7 +176,7 @@ def _strict_json(text: str, max_depth: int) -> dict[str, Any] | None:
         if not isinstance(value, dict):
             return None
         try:
-            json.dumps(value, allow_nan=False).encode("utf-8")
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise BadEntry("lone surrogate in a JSON string") from None
         except ValueError:
