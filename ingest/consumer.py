@@ -125,6 +125,7 @@ class Consumer:
         self._dlq_backlog: list[tuple[bytes, list[bytes], str]] = []
         self._last_trim = 0.0
         self._last_claim = 0.0
+        self._group_seen = False
 
     # -- connection -------------------------------------------------------------------------
 
@@ -188,11 +189,7 @@ class Consumer:
                 except redis.ResponseError as exc:
                     if "NOGROUP" not in str(exc):
                         raise
-                    # Redis restarted without persistence: stream and group are gone.
-                    self.stats.stream_resets += 1
-                    log.error("stream %s lost its group %s (Redis restarted without data?): "
-                              "recreating it at 0; entries not yet committed are gone at the source",
-                              self.s.stream, self.s.group)
+                    # The group vanished under us; recovery recreates it and says so loudly.
                     self._commit_only()
                     recover = True
                 except CommitFailed as exc:
@@ -248,10 +245,21 @@ class Consumer:
 
         try:
             r.execute_command("XGROUP", "CREATE", self.stream, self.group, "0", "MKSTREAM")
-            log.info("created group %s on %s at id 0", self.s.group, self.s.stream)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+            self._group_seen = True
+            return
+        if self._group_seen:
+            # Redis restarted without persistence (or someone deleted the key): the stream and
+            # the group's pending list are gone. Start over at 0 so nothing new is skipped.
+            self.stats.stream_resets += 1
+            log.error("STREAM RESET: %s lost its group %s (Redis restarted without its data?); "
+                      "recreated it at id 0. Entries that were in Redis but not yet committed "
+                      "are lost at the source.", self.s.stream, self.s.group)
+        else:
+            log.info("created group %s on %s at id 0", self.s.group, self.s.stream)
+        self._group_seen = True
 
     def _read_new(self, r: redis.Redis) -> int:
         block = self.s.block_ms
