@@ -76,6 +76,13 @@ _LEVEL_NUMBERS = {
 }
 
 
+_LEVEL_FAST = {
+    variant: level
+    for word, level in _LEVEL_WORDS.items()
+    for variant in (word, word.lower(), word.capitalize())
+}
+
+
 def normalize_level(value: Any) -> str:
     if value is None:
         return "INFO"
@@ -111,36 +118,71 @@ def _epoch_to_us(number: float) -> int | None:
 
 def parse_ts(value: Any) -> int | None:
     """Event time in microseconds UTC, or None when the value is not a time we understand."""
+    if type(value) is str:
+        # Fast path for the commonest form, `2026-11-23T01:02:03[.fff…]Z`: whole seconds are
+        # parsed once per distinct second, the fraction by hand.
+        n = len(value)
+        if n >= 20 and value[-1] == "Z" and value[10] == "T" and (n == 20 or value[19] == "."):
+            base = _SECONDS.get(value[:19])
+            if base is None:
+                base = _second_us(value[:19])
+            if base is not None:
+                fraction = value[20:-1]
+                if not fraction:
+                    return base
+                if fraction.isdigit():
+                    return base + int(fraction[:6].ljust(6, "0"))
+        text = value.strip()
+        if not text.isdigit():
+            try:
+                dt = _fromisoformat(text)
+            except ValueError:
+                return _parse_ts_slow(text)
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)  # naive times are UTC: partitions are UTC
+            # Exact: whole seconds are exact in a float, microseconds added as an int.
+            return int(dt.replace(microsecond=0).timestamp()) * 1_000_000 + dt.microsecond
+        return _epoch_to_us(int(text)) if text else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
         return _epoch_to_us(value)
     if isinstance(value, float):
         return _epoch_to_us(value) if value == value else None
-    if not isinstance(value, str):
+    return None
+
+
+_fromisoformat = datetime.fromisoformat
+_SECONDS: dict[str, int] = {}
+
+
+def _second_us(text: str) -> int | None:
+    try:
+        dt = _fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
         return None
-    text = value.strip()
+    if len(_SECONDS) > 100_000:
+        _SECONDS.clear()
+    us = int(dt.timestamp()) * 1_000_000
+    _SECONDS[text] = us
+    return us
+
+
+def _parse_ts_slow(text: str) -> int | None:
+    """Fractional or signed epoch numbers, lowercase `z`/`t`, comma fractions."""
     if not text:
         return None
-    if text[0].isdigit() or text[0] == "-":
-        # A bare number, integral or fractional, is epoch time.
-        try:
-            return _epoch_to_us(int(text))
-        except ValueError:
-            pass
-        if text.count(".") == 1 and text.replace(".", "", 1).lstrip("-").isdigit():
-            return _epoch_to_us(float(text))
     try:
-        dt = datetime.fromisoformat(text)
+        return _epoch_to_us(float(text)) if text[0].isdigit() or text[0] in "-." else None
     except ValueError:
-        # fromisoformat rejects a lowercase 'z' and ',' fractions; RFC 3339 allows them.
-        try:
-            dt = datetime.fromisoformat(text.replace("z", "Z").replace(",", ".", 1))
-        except ValueError:
-            return None
+        pass
+    try:
+        dt = datetime.fromisoformat(text.upper().replace(",", ".", 1))
+    except ValueError:
+        return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)  # naive times are UTC: partitions are UTC
-    return (dt - _EPOCH) // _US
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.replace(microsecond=0).timestamp()) * 1_000_000 + dt.microsecond
 
 
 def _depth(obj: Any, limit: int) -> int:
@@ -215,23 +257,28 @@ def decode(
     if not fields:
         # XREADGROUP returns an entry without fields when it was trimmed or deleted before we read it.
         raise BadEntry("payload lost: entry was trimmed or deleted before it was read")
-    size = 0
-    for part in fields:
-        size += len(part)
+    size = sum(map(len, fields))
     if size > max_bytes:
         raise BadEntry(f"entry too large: {size} bytes > limit {max_bytes}")
+    if len(fields) == 2 and fields[1][:1] == b"{":
+        # Fast path, the common shipper shape: one field holding a JSON object. orjson takes the
+        # bytes as they are and refuses invalid UTF-8 and lone surrogates by itself.
+        raw = fields[1]
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            doc = None
+        if type(doc) is dict:
+            if raw.count(b"{") + raw.count(b"[") > max_depth and _depth(doc, max_depth) > max_depth:
+                raise BadEntry(f"JSON nested deeper than {max_depth} levels")
+            return _row(stream_id, doc)
     try:
-        pairs = [
-            (fields[i].decode("utf-8"), fields[i + 1].decode("utf-8"))
-            for i in range(0, len(fields) - 1, 2)
-        ]
+        texts = [part.decode("utf-8") for part in fields]
     except UnicodeDecodeError as exc:
         raise BadEntry(f"invalid UTF-8 at byte {exc.start}") from None
-
-    doc: dict[str, Any]
-    if len(pairs) == 1:
-        key, text = pairs[0]
-        parsed = _strict_json(text, max_depth) if text[:1] == "{" or text.lstrip()[:1] == "{" else None
+    if len(texts) == 2:
+        key, text = texts
+        parsed = _strict_json(text, max_depth) if text.lstrip()[:1] == "{" else None
         if parsed is not None:
             doc = parsed
         elif key in _FIELD_TO_COLUMN:
@@ -239,23 +286,47 @@ def decode(
         else:
             doc = {"message": text}
     else:
-        doc = dict(pairs)
+        doc = dict(zip(texts[::2], texts[1::2], strict=False))
     return _row(stream_id, doc)
 
 
-def _row(stream_id: str, doc: dict[str, Any]) -> Row:
-    picked: dict[str, tuple[int, str]] = {}
-    for key in doc:
-        hit = _FIELD_TO_COLUMN.get(key)
-        if hit is not None:
-            column, rank = hit
-            best = picked.get(column)
-            if best is None or rank < best[0]:
-                picked[column] = (rank, key)
-    values = {column: doc.pop(key) for column, (_, key) in picked.items()}
+_ALIAS_KEYS = frozenset(_FIELD_TO_COLUMN)
+_new_row = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 
-    ms = stream_id_ms(stream_id)
-    raw_ts = values.get("ts")
+
+def _plan(keys: tuple[str, ...]) -> tuple[str | None, ...]:
+    """For a document's keys: which key feeds ts, level, service, host, message, trace_id."""
+    best: dict[str, tuple[int, str]] = {}
+    for key in _ALIAS_KEYS.intersection(keys):
+        column, rank = _FIELD_TO_COLUMN[key]
+        current = best.get(column)
+        if current is None or rank < current[0]:
+            best[column] = (rank, key)
+    plan = tuple(best[c][1] if c in best else None for c in _COLUMNS)
+    if len(_PLANS) > 10_000:
+        _PLANS.clear()
+    _PLANS[keys] = plan
+    return plan
+
+
+_COLUMNS = ("ts", "level", "service", "host", "message", "trace_id")
+# Entries of one producer share their keys: map them to columns once per key set, not per entry.
+_PLANS: dict[tuple[str, ...], tuple[str | None, ...]] = {}
+
+
+def _row(stream_id: str, doc: dict[str, Any]) -> Row:
+    keys = tuple(doc)
+    ts_key, level_key, service_key, host_key, message_key, trace_key = (
+        _PLANS.get(keys) or _plan(keys))
+    pop = doc.pop
+    raw_ts = pop(ts_key) if ts_key else None
+    level = pop(level_key) if level_key else None
+    service = pop(service_key) if service_key else None
+    host = pop(host_key) if host_key else None
+    message = pop(message_key) if message_key else None
+    trace = pop(trace_key) if trace_key else None
+
+    ms = int(stream_id.partition("-")[0])
     ts = parse_ts(raw_ts) if raw_ts is not None else None
     if ts is None:
         # Deterministic on replay: the same entry always lands in the same hour.
@@ -264,18 +335,16 @@ def _row(stream_id: str, doc: dict[str, Any]) -> Row:
         if raw_ts is not None:
             doc["_ts_raw"] = raw_ts
 
-    trace = values.get("trace_id")
-    service = values.get("service")
-    host = values.get("host")
-    message = values.get("message")
-    return Row(
-        ts=ts,
-        level=normalize_level(values.get("level")),
-        service=_to_text(service) if service not in (None, "") else "unknown",
-        host=_to_text(host) if host not in (None, "") else "unknown",
-        message=_to_text(message) if message is not None else "",
-        trace_id=_to_text(trace) if trace not in (None, "") else None,
-        attrs=orjson.dumps(doc).decode() if doc else "{}",
-        stream_id=stream_id,
-        ingested_at=ms * 1000,
-    )
+    level = _LEVEL_FAST.get(level) or normalize_level(level) if type(level) is str else (
+        normalize_level(level))
+    return _new_row(Row, (
+        ts,
+        level,
+        (service if type(service) is str else _to_text(service)) if service else "unknown",
+        (host if type(host) is str else _to_text(host)) if host else "unknown",
+        (message if type(message) is str else _to_text(message)) if message is not None else "",
+        (trace if type(trace) is str else _to_text(trace)) if trace else None,
+        orjson.dumps(doc).decode() if doc else "{}",
+        stream_id,
+        ms * 1000,
+    ))
