@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ingest import cli_ops, cli_query, cli_schedule, cli_write
+from ingest import cli_ops, cli_query, cli_run, cli_schedule, cli_write
 from ingest.cli_common import setup_logging
 
 app = typer.Typer(
@@ -73,5 +73,5 @@ def main(
     setup_logging(verbose, quiet, log_format)
 
 
-for module in (cli_write, cli_query, cli_schedule, cli_ops):
+for module in (cli_write, cli_query, cli_schedule, cli_ops, cli_run):
     module.register(app)

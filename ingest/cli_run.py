@@ -1,0 +1,9 @@
+"""`logs up` and `logs demo`: run the whole pipeline from one command."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to `app`."""
