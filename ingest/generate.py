@@ -6,6 +6,7 @@ event times spread over the last H hours. Deterministic for a given seed and `no
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Iterator
@@ -62,25 +63,55 @@ TEMPLATES = {
 TABLES = ["orders", "users", "carts", "payments", "items", "sessions"]
 
 
+class _Fields(dict[str, object]):
+    """Template values computed only when a template names them."""
+
+    def __init__(self, rng: random.Random, latency: float) -> None:
+        super().__init__()
+        self.rng = rng
+        self.latency = latency
+
+    def __missing__(self, key: str) -> object:
+        rng = self.rng
+        value: object
+        if key == "method":
+            value = rng.choice(METHODS)
+        elif key == "path":
+            value = rng.choice(PATHS).replace("{id}", str(rng.randint(1, 99999)))
+        elif key == "status":
+            value = rng.choice((200, 200, 200, 201, 204, 301, 404))
+        elif key == "ms":
+            value = int(self.latency)
+        elif key == "key":
+            value = f"k{rng.randint(1, 5000)}"
+        elif key == "hit":
+            value = rng.choice(("true", "false"))
+        elif key == "table":
+            value = rng.choice(TABLES)
+        elif key == "n":
+            value = rng.randint(1, 9)
+        elif key == "user":
+            value = f"user{rng.randint(1, 20000)}"
+        elif key == "ip":
+            value = f"203.0.113.{rng.randint(1, 254)}"
+        elif key == "order":
+            value = f"ord_{rng.getrandbits(40):010x}"
+        elif key == "amount":
+            value = f"{rng.uniform(5, 500):.2f}"
+        elif key == "job":
+            value = f"job-{rng.randint(1, 999)}"
+        elif key == "peer":
+            value = rng.choice(SERVICES)
+        elif key == "pct":
+            value = rng.randint(80, 99)
+        else:
+            raise KeyError(key)
+        self[key] = value
+        return value
+
+
 def _message(rng: random.Random, level: str, latency: float) -> str:
-    template = rng.choice(TEMPLATES[level])
-    return template.format(
-        method=rng.choice(METHODS),
-        path=rng.choice(PATHS).replace("{id}", str(rng.randint(1, 99999))),
-        status=rng.choice([200, 200, 200, 201, 204, 301, 404]),
-        ms=int(latency),
-        key=f"k{rng.randint(1, 5000)}",
-        hit=rng.choice(["true", "false"]),
-        table=rng.choice(TABLES),
-        n=rng.randint(1, 9),
-        user=f"user{rng.randint(1, 20000)}",
-        ip=f"203.0.113.{rng.randint(1, 254)}",
-        order=f"ord_{rng.getrandbits(40):010x}",
-        amount=f"{rng.uniform(5, 500):.2f}",
-        job=f"job-{rng.randint(1, 999)}",
-        peer=rng.choice(SERVICES),
-        pct=rng.randint(80, 99),
-    )
+    return rng.choice(TEMPLATES[level]).format_map(_Fields(rng, latency))
 
 
 def entries(
@@ -95,13 +126,14 @@ def entries(
     rng = random.Random(seed)
     now = time.time() if now is None else now
     span = hours * 3600
-    service_weights = [1 / (i + 1) ** 0.8 for i in range(len(SERVICES))]
+    service_weights = list(itertools.accumulate(1 / (i + 1) ** 0.8 for i in range(len(SERVICES))))
+    level_weights = list(itertools.accumulate(LEVEL_WEIGHTS))
     for _ in range(count):
         if malformed and rng.random() < malformed:
             yield _malformed(rng)
             continue
-        level = rng.choices(LEVELS, LEVEL_WEIGHTS)[0]
-        service = rng.choices(SERVICES, service_weights)[0]
+        level = rng.choices(LEVELS, cum_weights=level_weights)[0]
+        service = rng.choices(SERVICES, cum_weights=service_weights)[0]
         latency = rng.lognormvariate(3.2, 0.9) * (8 if level in ("ERROR", "FATAL") else 1)
         event = now - rng.random() * span
         ts = datetime.fromtimestamp(event, UTC).isoformat(timespec="milliseconds")
