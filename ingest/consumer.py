@@ -24,6 +24,8 @@ from ingest.redis_conn import connect, resolve_url
 from ingest.writer import LakeWriter
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import redis
 
 log = logging.getLogger("logs.ingest")
@@ -126,6 +128,8 @@ class Consumer:
         self._last_trim = 0.0
         self._last_claim = 0.0
         self._group_seen = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: tuple[Future[None], _Batch] | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -178,6 +182,9 @@ class Consumer:
                     if commit_failing:
                         log.warning("consumer %s: commits succeed again", self.s.consumer)
                         commit_failing = False
+                    if self._inflight is not None:
+                        self._settle(wait=False)
+                        self._ack_committed(r)
                     got = self._read_new(r)
                     if self._due_flush() or (self.drain and got == 0 and self._batch):
                         self._flush(r)
@@ -232,6 +239,8 @@ class Consumer:
                         "redelivered and deduplicated", len(self._ack_backlog), type(exc).__name__)
         finally:
             self._drop_client()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -344,8 +353,10 @@ class Consumer:
             self.stats.claimed += claimed
             log.warning("consumer %s: claimed %d entries from dead or stalled consumers",
                         self.s.consumer, claimed)
-            # Our batch is in our pending list too: settle it before re-reading that list.
-            self._flush(r)
+            # Our batch is in our pending list too: commit and acknowledge it before re-reading
+            # that list, so no entry is read twice into one commit.
+            self._commit_only()
+            self._ack_committed(r)
             self._recover_own(r)
 
     def _take(self, entries: list[tuple[bytes, list[bytes] | None]],
@@ -391,11 +402,8 @@ class Consumer:
             or self.stop.requested
         )
 
-    def _commit_only(self) -> None:
-        """Commit the batch to the lake; its ids move to the acknowledgement backlog."""
-        b = self._batch
-        if not b:
-            return
+    def _write(self, b: _Batch) -> None:
+        """Commit one batch's rows (runs on the writer thread; Delta releases the GIL)."""
         if b.rows:
             started = time.perf_counter()
             try:
@@ -410,14 +418,52 @@ class Consumer:
             log.info("consumer %s: committed %d rows (%d hours) in %.0f ms", self.s.consumer,
                      len(b.rows), hours, elapsed * 1000)
         faults.crash_point("after_commit")
+
+    def _settle(self, wait: bool = True) -> None:
+        """Collect the commit in flight: its ids become acknowledgeable. A failed commit puts its
+        rows back in front of the batch being filled, unacknowledged."""
+        if self._inflight is None:
+            return
+        future, b = self._inflight
+        if not wait and not future.done():
+            return
+        self._inflight = None
+        try:
+            future.result()
+        except CommitFailed:
+            b.rows.extend(self._batch.rows)
+            b.ids.extend(self._batch.ids)
+            b.dead.extend(self._batch.dead)
+            b.nbytes += self._batch.nbytes
+            self._batch = b
+            raise
         self._dlq_backlog.extend(b.dead)
         self._ack_backlog.extend(b.ids)
-        self._batch = _Batch()
         if self.on_commit:
             self.on_commit(self.stats)
 
+    def _commit_only(self) -> None:
+        """Commit everything read so far, synchronously; the ids move to the ack backlog."""
+        self._settle()
+        b, self._batch = self._batch, _Batch()
+        if not b:
+            return
+        self._inflight = (_done_future(self._write, b), b)
+        self._settle()
+
     def _flush(self, r: redis.Redis) -> None:
-        self._commit_only()
+        """Hand the batch to the writer thread and keep reading while it commits; acknowledge
+        the previous batch, whose commit has landed."""
+        self._settle()
+        b, self._batch = self._batch, _Batch()
+        if b:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="commit")
+            self._inflight = (self._pool.submit(self._write, b), b)
+        if self.stop.requested:
+            self._settle()
         self._ack_committed(r)
         if time.monotonic() - self._last_trim > TRIM_EVERY:
             self._trim(r)
@@ -435,9 +481,9 @@ class Consumer:
             for entry_id, _, reason in self._dlq_backlog[:20]:
                 log.warning("dead-lettered %s: %s", entry_id.decode(), reason)
             self._dlq_backlog = []
-        faults.crash_point("before_ack")
         ids = self._ack_backlog
         if ids:
+            faults.crash_point("before_ack")
             pipe = r.pipeline(transaction=False)
             for i in range(0, len(ids), ACK_CHUNK):
                 pipe.execute_command("XACK", self.stream, self.group, *ids[i:i + ACK_CHUNK])
@@ -463,6 +509,7 @@ class Consumer:
 
     def _settled(self, r: redis.Redis) -> bool:
         """Nothing pending in the group and nothing left to deliver (for --drain)."""
+        self._settle()
         if self._ack_backlog or self._dlq_backlog:
             self._ack_committed(r)
         summary = r.execute_command("XPENDING", self.stream, self.group)
@@ -474,6 +521,20 @@ class Consumer:
             return False
         self._trim(r)
         return True
+
+
+def _done_future(fn: Callable[[_Batch], None], b: _Batch) -> Future[None]:
+    """Run `fn(b)` here and now, wrapped as a finished future."""
+    from concurrent.futures import Future
+
+    future: Future[None] = Future()
+    try:
+        fn(b)
+    except BaseException as exc:  # noqa: BLE001 - handed to whoever settles the future
+        future.set_exception(exc)
+    else:
+        future.set_result(None)
+    return future
 
 
 class CommitFailed(Exception):
