@@ -1,0 +1,216 @@
+"""The Delta snapshot as the read path sees it: which files each view reads, and which hour
+partitions need deduplication, turned into the SQL of the views.
+
+An hour needs no dedup when `lakestate` calls it clean (one file, or exactly what compaction
+wrote), or when the Delta statistics prove its files' `stream_id` ranges are disjoint (one
+consumer appending in order: the common case before compaction). Everything else is read
+through `QUALIFY row_number() ... = 1`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from ingest import lakestate, layout
+from ingest.errors import DataUnavailable
+from ingest.lakestate import HourFiles
+from queries.timerange import Window
+
+HIVE_TYPES = {"date": "varchar", "hour": "varchar"}
+# Delta cuts string statistics at 32 characters; shorter full ids are exact.
+_EXACT_ID = re.compile(r"(\d{13})-(\d{1,17})")
+
+
+@dataclass(frozen=True)
+class Hour:
+    files: HourFiles
+    paths: tuple[str, ...]
+    """Absolute paths of the hour's files."""
+    needs_dedup: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    root: Path
+    hours: dict[str, Hour]
+    """`date/hour` -> files; empty when the table does not exist yet."""
+
+    def select(self, window: Window) -> list[Hour]:
+        """Hours that can hold rows of `window` (partition pruning), oldest first."""
+        keys = sorted(self.hours)
+        return [
+            self.hours[k]
+            for k in keys
+            if window.overlaps_hour(self.hours[k].files.date, self.hours[k].files.hour)
+        ]
+
+
+def _open(path: Path):  # type: ignore[no-untyped-def]
+    """The DeltaTable at `path`; None when there is no table yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+
+    try:
+        return DeltaTable(str(path))
+    except TableNotFoundError:
+        return None
+    except (DeltaError, OSError) as exc:
+        raise DataUnavailable(f"cannot read the table at {path}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _column(actions, name: str, default: object = None) -> list:  # type: ignore[no-untyped-def]
+    if name in actions.column_names:
+        return list(actions.column(name).to_pylist())
+    return [default] * actions.num_rows
+
+
+def logs_snapshot(data_dir: Path) -> Snapshot:
+    """Files of the `logs` table per hour, each hour marked for dedup or not."""
+    root = layout.table_path(data_dir).resolve()
+    table = _open(root)
+    if table is None:
+        return Snapshot(root, {})
+    try:
+        # arro3 lists, not pyarrow: keeps `logs sql` from paying for a pyarrow import.
+        actions = table.get_add_actions(flatten=True)
+    except Exception as exc:  # noqa: BLE001 - deltalake raises several kinds for a bad log
+        raise DataUnavailable(f"cannot read the table at {root}: {_first_line(exc)}") from None
+    paths = _column(actions, "path")
+    dates = _column(actions, "partition.date")
+    hour_values = _column(actions, "partition.hour")
+    records = _column(actions, "num_records", 0)
+    sizes = _column(actions, "size_bytes", 0)
+    lows = _column(actions, "min.stream_id")
+    highs = _column(actions, "max.stream_id")
+    grouped: dict[str, list[tuple[str, int, int, str | None, str | None]]] = {}
+    for path, date, hour, n, size, low, high in zip(
+        paths, dates, hour_values, records, sizes, lows, highs, strict=True
+    ):
+        grouped.setdefault(f"{date}/{hour}", []).append(
+            (path, int(n or 0), int(size or 0), low, high)
+        )
+    compacted = lakestate.load_compacted(data_dir)
+    hours: dict[str, Hour] = {}
+    for key, members in grouped.items():
+        members.sort()
+        date, hour = key.split("/")
+        files = HourFiles(
+            date,
+            hour,
+            tuple(m[0] for m in members),
+            sum(m[1] for m in members),
+            sum(m[2] for m in members),
+        )
+        clean = lakestate.is_clean(files, compacted) or _disjoint([(m[3], m[4]) for m in members])
+        hours[key] = Hour(files, tuple(str(root / unquote(p)) for p in files.files), not clean)
+    return Snapshot(root, hours)
+
+
+def _id_bound(stat: str | None) -> tuple[int, int] | None:
+    if not stat or len(stat) >= 32:
+        return None
+    match = _EXACT_ID.fullmatch(stat)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _disjoint(ranges: list[tuple[str | None, str | None]]) -> bool:
+    """True when the files' stream-id ranges provably share no id.
+
+    Parquet min/max are lexicographic: with 13-digit milliseconds they order the millisecond
+    part exactly but not the sequence, so each file is taken to cover whole milliseconds
+    [ms(min), ms(max)] and files must not even touch.
+    """
+    spans: list[tuple[int, int]] = []
+    for low, high in ranges:
+        lo, hi = _id_bound(low), _id_bound(high)
+        if lo is None or hi is None:
+            return False
+        spans.append((lo[0], hi[0]))
+    spans.sort()
+    return all(prev[1] < cur[0] for prev, cur in zip(spans, spans[1:], strict=False))
+
+
+def table_files(data_dir: Path, table: str) -> list[str]:
+    """Absolute paths of every file in a table's current snapshot (rollups: no dedup needed)."""
+    root = layout.table_path(data_dir, table).resolve()
+    dt = _open(root)
+    if dt is None:
+        return []
+    try:
+        return sorted(
+            str(root / unquote(p)) for p in _column(dt.get_add_actions(flatten=True), "path")
+        )
+    except Exception as exc:  # noqa: BLE001
+        raise DataUnavailable(f"cannot read the table at {root}: {_first_line(exc)}") from None
+
+
+# -- SQL of the views ---------------------------------------------------------------------------
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def timestamp_literal(ts: object) -> str:
+    from datetime import datetime
+
+    assert isinstance(ts, datetime)
+    return f"TIMESTAMPTZ {quote_literal(ts.isoformat())}"
+
+
+def scan(files: list[str] | tuple[str, ...], partitions: list[str]) -> str:
+    """`read_parquet([...])` over an explicit file list; partition columns typed as strings."""
+    listed = ", ".join(quote_literal(f) for f in files)
+    if not partitions:
+        return f"read_parquet([{listed}])"
+    types = ", ".join(f"{quote_literal(p)}: {HIVE_TYPES.get(p, 'varchar')}" for p in partitions)
+    return f"read_parquet([{listed}], hive_partitioning = true, hive_types = {{{types}}})"
+
+
+def window_predicate(window: Window, column: str = "ts") -> str:
+    parts = []
+    if window.since is not None:
+        parts.append(f"{column} >= {timestamp_literal(window.since)}")
+    if window.until is not None:
+        parts.append(f"{column} < {timestamp_literal(window.until)}")
+    return " AND ".join(parts)
+
+
+def empty_view(columns: list[tuple[str, str, bool]]) -> str:
+    """A typed view with no rows: an empty lake answers 0 rows, not `No files found`."""
+    cols = ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(n)}" for n, t, _ in columns)
+    return f"SELECT {cols} WHERE false"
+
+
+def logs_sql(hours: list[Hour], window: Window, columns: list[str]) -> str | None:
+    """Clean hours read as-is, the others deduplicated; None when there is nothing to read."""
+    cols = ", ".join(quote_ident(c) for c in columns)
+    where = window_predicate(window)
+    where = f" WHERE {where}" if where else ""
+    clean = [p for h in hours if not h.needs_dedup for p in h.paths]
+    dirty = [p for h in hours if h.needs_dedup for p in h.paths]
+    branches = []
+    if clean:
+        branches.append(f"SELECT {cols} FROM {scan(clean, layout.PARTITION_COLUMNS)}{where}")
+    if dirty:
+        # A redelivered entry decodes to the same ts, so its copies share date and hour:
+        # partitioning the window by them too lets date/hour predicates prune files.
+        branches.append(
+            f"SELECT {cols} FROM {scan(dirty, layout.PARTITION_COLUMNS)}{where} "
+            "QUALIFY row_number() OVER (PARTITION BY date, hour, stream_id) = 1"
+        )
+    if not branches:
+        return None
+    return "\nUNION ALL\n".join(branches)

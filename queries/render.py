@@ -1,0 +1,401 @@
+"""Query results -> bytes on stdout or in a file, one writer per format.
+
+Rows stream through in chunks (nothing but `table` caps them). Timestamps are RFC 3339 UTC
+with `Z` in every text format, so a value can be pasted back into `--since`; json/jsonl nest
+the JSON text of `attrs`/`fields` as objects. Writers never print anything else.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ingest.errors import UsageError
+
+if TYPE_CHECKING:
+    import duckdb
+
+CHUNK = 10_000
+TABLE_ROWS = 40
+JSON_COLUMNS = {"attrs", "fields"}
+_NUMERIC = ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC")
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    tsv = "tsv"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+    vertical = "vertical"
+    parquet = "parquet"
+
+
+EXTENSIONS = {
+    ".csv": Format.csv,
+    ".tsv": Format.tsv,
+    ".tab": Format.tsv,
+    ".json": Format.json,
+    ".jsonl": Format.jsonl,
+    ".ndjson": Format.jsonl,
+    ".md": Format.markdown,
+    ".markdown": Format.markdown,
+    ".parquet": Format.parquet,
+    ".pq": Format.parquet,
+    ".txt": Format.table,
+}
+BINARY = {Format.parquet}
+
+
+def pick_format(flag: str | None, output: Path | None, configured: str) -> Format:
+    """`-F` wins, then the extension of `-o`, then LOGS_FORMAT / logs.toml / `table`."""
+    by_extension = EXTENSIONS.get(output.suffix.lower()) if output is not None else None
+    if flag is not None:
+        chosen = Format(flag)
+        if by_extension is not None and by_extension is not chosen:
+            raise UsageError(
+                f"-F {chosen.value} contradicts -o {output} (a "
+                f"{by_extension.value} file name); give one of them"
+            )
+        return chosen
+    if by_extension is not None:
+        return by_extension
+    try:
+        return Format(configured)
+    except ValueError:
+        raise UsageError(
+            f"format {configured!r} is not one of {', '.join(f.value for f in Format)}"
+        ) from None
+
+
+@dataclass
+class Result:
+    """A DuckDB result waiting to be fetched."""
+
+    cursor: duckdb.DuckDBPyConnection
+    names: list[str]
+    types: list[str]
+
+    @classmethod
+    def of(cls, cursor: duckdb.DuckDBPyConnection) -> Result:
+        description = cursor.description or []
+        return cls(cursor, [d[0] for d in description], [str(d[1]).upper() for d in description])
+
+    def chunks(self, size: int = CHUNK) -> Iterator[list[tuple[Any, ...]]]:
+        while True:
+            rows = self.cursor.fetchmany(size)
+            if not rows:
+                return
+            yield rows
+
+    def arrow_reader(self, batch_rows: int = 131_072) -> Any:
+        """The rows not fetched yet, as Arrow (for parquet and for counting long tables)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "extra copy" advice: we need the DB-API result
+            return self.cursor.to_arrow_reader(batch_rows)
+
+
+# -- value conversions -------------------------------------------------------------------------
+
+
+def rfc3339(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
+
+
+def text_value(value: Any, null: str = "") -> str:
+    """A value as csv/tsv/markdown text."""
+    if value is None:
+        return null
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list | tuple):
+        return _dumps(value).decode()
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, timedelta | time | date):
+        return str(value)
+    if isinstance(value, int):  # beyond 64 bits (HUGEINT)
+        return str(value)
+    raise TypeError
+
+
+def _dumps(value: Any) -> bytes:
+    import orjson
+
+    options = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+    try:
+        return orjson.dumps(value, default=_json_default, option=options)
+    except orjson.JSONEncodeError:
+        # orjson refuses integers beyond 64 bits without consulting `default`.
+        import json
+
+        return json.dumps(value, default=str, ensure_ascii=False).encode()
+
+
+def _json_rows(result: Result) -> Iterator[bytes]:
+    import orjson
+
+    names = result.names
+    nested = [
+        i
+        for i, (n, t) in enumerate(zip(names, result.types, strict=True))
+        if t == "JSON" or (n in JSON_COLUMNS and t == "VARCHAR")
+    ]
+    for rows in result.chunks():
+        for row in rows:
+            record = dict(zip(names, row, strict=True))
+            for i in nested:
+                text = row[i]
+                if isinstance(text, str) and text[:1] in ("{", "["):
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        record[names[i]] = orjson.loads(text)
+            yield _dumps(record)
+
+
+# -- writers ------------------------------------------------------------------------------------
+
+
+def write_jsonl(result: Result, out: IO[str], **_: Any) -> int:
+    count = 0
+    batch: list[str] = []
+    for line in _json_rows(result):
+        batch.append(line.decode())
+        count += 1
+        if len(batch) >= CHUNK:
+            out.write("\n".join(batch) + "\n")
+            batch = []
+    if batch:
+        out.write("\n".join(batch) + "\n")
+    return count
+
+
+def write_json(result: Result, out: IO[str], **_: Any) -> int:
+    """A JSON array, one row per line, streamed."""
+    count = 0
+    out.write("[")
+    for line in _json_rows(result):
+        out.write(("\n" if count == 0 else ",\n") + line.decode())
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _write_delimited(result: Result, out: IO[str], delimiter: str, header: bool) -> int:
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    if header:
+        writer.writerow(result.names)
+    count = 0
+    for rows in result.chunks():
+        writer.writerows([text_value(v) for v in row] for row in rows)
+        count += len(rows)
+    return count
+
+
+def write_csv(result: Result, out: IO[str], header: bool = True, **_: Any) -> int:
+    return _write_delimited(result, out, ",", header)
+
+
+def write_tsv(result: Result, out: IO[str], header: bool = True, **_: Any) -> int:
+    return _write_delimited(result, out, "\t", header)
+
+
+def _cell(value: Any, null: str = "NULL") -> str:
+    text = text_value(value, null)
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def write_markdown(result: Result, out: IO[str], **_: Any) -> int:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n"
+
+    out.write(line(result.names))
+    out.write("|" + "|".join("---:" if _numeric(t) else "---" for t in result.types) + "|\n")
+    count = 0
+    for rows in result.chunks():
+        out.write("".join(line([_cell(v, "") for v in row]) for row in rows))
+        count += len(rows)
+    return count
+
+
+def write_vertical(result: Result, out: IO[str], **_: Any) -> int:
+    """One `column | value` line per field, a header per record (psql `\\x`)."""
+    width = max((len(n) for n in result.names), default=0)
+    count = 0
+    for rows in result.chunks():
+        parts = []
+        for row in rows:
+            count += 1
+            parts.append(f"-[ RECORD {count} ]".ljust(width + 12, "-") + "\n")
+            parts.extend(
+                f"{n.ljust(width)} | {_cell(v)}\n" for n, v in zip(result.names, row, strict=True)
+            )
+        out.write("".join(parts))
+    return count
+
+
+def write_parquet(result: Result, out: IO[bytes], **_: Any) -> int:
+    """zstd Parquet, timestamps in microseconds UTC, streamed batch by batch."""
+    import pyarrow.parquet as pq
+
+    reader = result.arrow_reader()
+    count = 0
+    with pq.ParquetWriter(out, reader.schema, compression="zstd", coerce_timestamps="us") as w:
+        for batch in reader:
+            w.write_batch(batch)
+            count += batch.num_rows
+    return count
+
+
+def _numeric(duck_type: str) -> bool:
+    return any(k in duck_type for k in _NUMERIC) and not duck_type.endswith("[]")
+
+
+def write_table(
+    result: Result, out: IO[str], max_rows: int = TABLE_ROWS, width: int | None = None, **_: Any
+) -> int:
+    """DuckDB-style box: at most `max_rows` rows (head and tail) and an exact
+    `N rows (M shown)` footer. `width` None = the rows' full width (piped output)."""
+    limit = max_rows if max_rows >= 0 else None
+    if limit is None:
+        rows = [r for chunk in result.chunks() for r in chunk]
+        total, head, tail = len(rows), rows, list[tuple[Any, ...]]()
+    else:
+        first = result.cursor.fetchmany(limit + 1)
+        if len(first) <= limit:
+            total, head, tail = len(first), first, list[tuple[Any, ...]]()
+        else:
+            head = first[: (limit + 1) // 2]
+            rest, tail = _count_and_tail(result, first[len(head) :], limit - len(head))
+            total = len(head) + rest
+    _draw(out, result, head, tail, total, width)
+    return total
+
+
+def _count_and_tail(
+    result: Result, seen: list[tuple[Any, ...]], keep: int
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """Count the rest of a long result in Arrow (no Python objects per row) and keep the last
+    `keep` rows; `seen` are rows already fetched after the head."""
+    rest = 0
+    last: collections.deque[Any] = collections.deque()
+    for batch in result.arrow_reader():
+        rest += batch.num_rows
+        if batch.num_rows:
+            last.append(batch)
+            while sum(b.num_rows for b in last) - last[0].num_rows >= keep:
+                last.popleft()
+    tail = list(seen)
+    for batch in last:
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        tail.extend(zip(*columns, strict=True))
+    return len(seen) + rest, tail[-keep:] if keep else []
+
+
+def _draw(
+    out: IO[str],
+    result: Result,
+    head: list[tuple[Any, ...]],
+    tail: list[tuple[Any, ...]],
+    total: int,
+    width: int | None,
+) -> None:
+    names, types = result.names, [t.lower() for t in result.types]
+    ncols = len(names)
+    body = [[_cell(v) for v in row] for row in head]
+    rest = [[_cell(v) for v in row] for row in tail]
+    widths = [
+        max([len(names[i]), len(types[i])] + [len(r[i]) for r in body + rest]) for i in range(ncols)
+    ]
+    if width is not None:
+        _fit(widths, width)
+    right = [_numeric(t.upper()) for t in types]
+
+    def fit(text: str, i: int, align_right: bool = False, center: bool = False) -> str:
+        w = widths[i]
+        if len(text) > w:
+            text = text[: max(w - 1, 0)] + "…"
+        if center:
+            return text.center(w)
+        return text.rjust(w) if align_right else text.ljust(w)
+
+    def rule(left: str, mid: str, end: str) -> str:
+        return left + mid.join("─" * (w + 2) for w in widths) + end + "\n"
+
+    def line(cells: list[str], **kw: bool) -> str:
+        return "│" + "│".join(f" {fit(c, i, **kw)} " for i, c in enumerate(cells)) + "│\n"
+
+    parts = [
+        rule("┌", "┬", "┐"),
+        line(names, center=True),
+        line(types, center=True),
+        rule("├", "┼", "┤"),
+    ]
+    for cells in body:
+        parts.append(
+            "│" + "│".join(f" {fit(c, i, right[i])} " for i, c in enumerate(cells)) + "│\n"
+        )
+    if tail:
+        for _ in range(3):
+            parts.append(line(["·"] * ncols, center=True))
+        for cells in rest:
+            parts.append(
+                "│" + "│".join(f" {fit(c, i, right[i])} " for i, c in enumerate(cells)) + "│\n"
+            )
+    parts.append(rule("└", "┴", "┘"))
+    shown = len(head) + len(tail)
+    count = f"{total:,} row{'' if total == 1 else 's'}"
+    if shown < total:
+        count += f" ({shown} shown)"
+    parts.append(f"  {count}\n")
+    out.write("".join(parts))
+
+
+def _fit(widths: list[int], width: int) -> None:
+    """Shrink the widest columns until the table fits `width` characters (min 8 each)."""
+    frame = 3 * len(widths) + 1
+    while sum(widths) + frame > width:
+        widest = max(range(len(widths)), key=widths.__getitem__)
+        if widths[widest] <= 8:
+            return
+        excess = sum(widths) + frame - width
+        second = max((w for i, w in enumerate(widths) if i != widest), default=8)
+        widths[widest] = max(8, widths[widest] - excess, min(second, widths[widest] - 1))
+
+
+WRITERS: dict[Format, Callable[..., int]] = {
+    Format.table: write_table,
+    Format.csv: write_csv,
+    Format.tsv: write_tsv,
+    Format.json: write_json,
+    Format.jsonl: write_jsonl,
+    Format.markdown: write_markdown,
+    Format.vertical: write_vertical,
+    Format.parquet: write_parquet,
+}
+
+
+def terminal_width() -> int:
+    return shutil.get_terminal_size((120, 24)).columns

@@ -1,0 +1,78 @@
+"""`logs sql` as a library call: gate the statement, build only the views it names, run it with
+bound parameters, stream the result to a writer. Raises ingest.errors; never prints.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from ingest.config import Settings
+from ingest.errors import UsageError
+from queries import guard, render
+from queries.session import DEAD_LETTERS, open_session, referenced_views
+from queries.timerange import Window
+
+
+def run_sql(
+    settings: Settings,
+    sql: str,
+    out: IO[Any],
+    *,
+    fmt: render.Format = render.Format.table,
+    params: dict[str, str] | None = None,
+    window: Window | None = None,
+    live: bool = False,
+    **writer_options: Any,
+) -> int:
+    """Run one read-only statement and write its rows to `out`; returns the row count."""
+    import duckdb
+
+    guard.check(sql)
+    views = referenced_views(sql)
+    for attempt in (1, 2):
+        session = open_session(
+            settings, window=window, views=views, live=live, read_dead_letters=DEAD_LETTERS in views
+        )
+        try:
+            try:
+                cursor = session.con.execute(sql, params) if params else session.con.execute(sql)
+            except duckdb.Error as exc:
+                # Vacuum may delete a file between our snapshot and DuckDB opening it: retry
+                # once on a fresh snapshot (nothing has been written yet).
+                if attempt == 1 and guard.vanished_file(exc, session.lake):
+                    continue
+                raise guard.translate(exc, session.lake) from None
+            try:
+                return render.WRITERS[fmt](render.Result.of(cursor), out, **writer_options)
+            except duckdb.Error as exc:
+                raise guard.translate(exc, session.lake) from None
+        finally:
+            session.con.close()
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def output_file(path: Path, binary: bool) -> Iterator[IO[Any]]:
+    """Write `path` through a temporary sibling, renamed into place only on success."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: no directory {folder}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        stream: IO[Any] = (
+            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        )
+        with stream:
+            yield stream
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
