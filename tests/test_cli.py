@@ -1,0 +1,104 @@
+"""The CLI as a new user meets it: help everywhere, version, wrong flags, config precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ingest import config
+from ingest.cli import app
+from ingest.errors import ConfigError
+
+runner = CliRunner()
+
+
+def all_commands() -> list[list[str]]:
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(cmd: object, prefix: list[str]) -> None:
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, [*prefix, name])
+        else:
+            paths.append(prefix)
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p))
+def test_every_command_has_help_with_an_example(path: list[str]) -> None:
+    res = runner.invoke(app, [*path, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "Example" in res.output, f"`logs {' '.join(path)} --help` shows no example"
+    assert "Usage: " in res.output
+
+
+def test_the_core_commands_exist() -> None:
+    names = {" ".join(p) for p in all_commands()}
+    assert {"send", "gen", "ingest", "down", "up"} <= names
+
+
+def test_version_names_our_and_the_main_libraries_versions() -> None:
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    line = res.output.strip()
+    assert line.startswith("logs ")
+    for lib in ("duckdb", "polars", "deltalake", "redis", "python"):
+        assert lib in line
+
+
+def test_no_arguments_shows_help_and_a_wrong_flag_is_a_usage_error() -> None:
+    res = runner.invoke(app, [])
+    assert "Usage: " in res.output
+    res = runner.invoke(app, ["ingest", "--no-such-flag"])
+    assert res.exit_code == 2
+    assert "No such option: --no-such-flag" in res.output
+
+
+def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
+    cfg = tmp_path / "logs.toml"
+    cfg.write_text('stream = "from-file"\n[ingest]\nbatch_rows = 7\nread_count = 9\n')
+    env = {"LOGS_STREAM": "from-env", "LOGS_READ_COUNT": "11"}
+    resolved = config.load({"read_count": 13}, str(cfg), env)
+    s = resolved.settings
+    assert (s.stream, s.batch_rows, s.read_count, s.group) == ("from-env", 7, 13, "lake")
+    assert resolved.sources["stream"] == "env LOGS_STREAM"
+    assert resolved.sources["batch_rows"] == f"file {cfg}"
+    assert resolved.sources["read_count"] == "flag"
+    assert resolved.sources["group"] == "default"
+
+
+def test_config_file_mistakes_are_clear(tmp_path: Path) -> None:
+    cfg = tmp_path / "conf" / "logs.toml"
+    cfg.parent.mkdir()
+    cfg.write_text("batch_row = 5\n")
+    with pytest.raises(ConfigError, match="unknown setting 'batch_row' .did you mean 'batch_rows'"):
+        config.load({}, str(cfg), {})
+    with pytest.raises(ConfigError, match="LOGS_BATCH_ROWS: batch_rows must be int"):
+        config.load({}, None, {"LOGS_BATCH_ROWS": "lots"})
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load({}, str(tmp_path / "missing.toml"), {})
+
+
+def test_a_bad_setting_is_exit_2_with_one_line(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["ingest", "--drain"], env={"LOGS_BATCH_ROWS": "-1"})
+    assert res.exit_code == 2
+    assert res.output.strip() == "logs: error: batch_rows must be positive, got -1"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@db:6379/0", "redis://:***@db:6379/0"),
+        ("redis://app:hunter2@db/1", "redis://app:***@db/1"),
+        ("rediss://db:6380", "rediss://db:6380"),
+    ],
+)
+def test_passwords_are_masked(url: str, shown: str) -> None:
+    assert config.mask_url(url) == shown
