@@ -1,0 +1,318 @@
+"""What `logs status` and the metrics endpoint report: Redis stream/group/DLQ facts, lake facts
+per hour, dirty hours, and the scheduler's last runs. Collecting never raises for an unreachable
+Redis or lake: the fact is reported (`reachable: false`) and the caller picks the exit code.
+
+JSON keys of `collect()` (stable; `logs status -F json` prints exactly this):
+
+- `generated_at`: RFC 3339 UTC time of the snapshot.
+- `redis`: `url` (password masked), `reachable` (bool), `error` (text or null).
+- `stream`: `name`, `length` (XLEN), `first_id`, `last_id` (null when empty); null when Redis
+  is unreachable. The stream holds only what ingest has not yet acknowledged and trimmed.
+- `group`: `name`, `exists`, `pending` (delivered, not yet acknowledged), `lag` (in the
+  stream, not yet delivered to the group), `lag_method` (`xinfo`: Redis 7 reported it;
+  `xlen-minus-delivered`: XLEN minus the entries at or before the group's last-delivered id,
+  counted with XRANGE; `no-group`: the whole stream), `last_delivered_id`, `consumers` (list of
+  `name`, `pending`, `idle_ms`); null when Redis is unreachable.
+- `dlq`: `name`, `length`; null when Redis is unreachable.
+- `lake`: `reachable`, `error`, `rows`, `files`, `bytes`, `hours` (partitions in the table),
+  `recent_hours` (the newest N partitions, newest last: `hour` as `YYYY-MM-DDTHH`, `rows`,
+  `files`, `bytes`, `dirty`).
+- `dirty`: `compaction` (hours whose files may hold duplicates or changed since compaction),
+  `rollup` (hours whose rollups are stale, from the scheduler's state; null when it says nothing).
+- `scheduler`: `state_file` (null when none), `lease_holder`, `jobs` (list of `name`, `last_run`,
+  `outcome`, `duration_s`, `runs`, `error`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ingest import lakestate, layout
+from ingest.config import Settings, mask_url
+
+if TYPE_CHECKING:
+    import redis
+
+RECENT_HOURS = 24
+XRANGE_PAGE = 1000
+
+
+def collect(settings: Settings, recent_hours: int = RECENT_HOURS) -> dict[str, Any]:
+    """One snapshot of everything `logs status` shows."""
+    facts: dict[str, Any] = {"generated_at": rfc3339_ms(datetime.now(UTC))}
+    facts.update(redis_facts(settings))
+    lake, dirty = lake_facts(settings.data_dir, recent_hours)
+    facts["lake"] = lake
+    sched = scheduler_facts(settings.data_dir)
+    facts["dirty"] = {"compaction": dirty, "rollup": sched.pop("rollup_dirty")}
+    facts["scheduler"] = sched
+    return facts
+
+
+# -- Redis ------------------------------------------------------------------------------------
+
+def redis_facts(settings: Settings) -> dict[str, Any]:
+    """`redis`, `stream`, `group`, `dlq` sections; never raises for an unreachable server."""
+    import redis as redis_lib
+
+    from ingest.errors import RedisUnavailable
+    from ingest.redis_conn import connect, resolve_url
+
+    out: dict[str, Any] = {
+        "redis": {"url": settings.masked_redis_url(), "reachable": False, "error": None},
+        "stream": None, "group": None, "dlq": None,
+    }
+    client = None
+    try:
+        url = resolve_url(settings)
+        out["redis"]["url"] = mask_url(url)
+        client = connect(url, block_ms=0)
+        out.update(stream_facts(client, settings))
+        out["redis"]["reachable"] = True
+    except RedisUnavailable as exc:
+        out["redis"]["error"] = str(exc)
+    except (redis_lib.RedisError, OSError) as exc:
+        out["redis"]["error"] = f"{type(exc).__name__}: {exc}"
+        out.update({"stream": None, "group": None, "dlq": None})
+    finally:
+        if client is not None:
+            client.close()
+    return out
+
+
+def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
+    """`stream`, `group` and `dlq` sections from a connected client (raises on Redis errors)."""
+    import redis as redis_lib
+
+    pipe = client.pipeline(transaction=True)  # one consistent moment for the counts
+    pipe.xlen(settings.stream)
+    pipe.xlen(settings.dlq_stream)
+    pipe.xrange(settings.stream, count=1)
+    pipe.xrevrange(settings.stream, count=1)
+    length, dlq_length, first, last = pipe.execute()
+    stream = {
+        "name": settings.stream,
+        "length": length,
+        "first_id": first[0][0].decode() if first else None,
+        "last_id": last[0][0].decode() if last else None,
+    }
+    group: dict[str, Any] = {
+        "name": settings.group, "exists": False, "pending": 0, "lag": length,
+        "lag_method": "no-group", "last_delivered_id": None, "consumers": [],
+    }
+    try:
+        infos = client.xinfo_groups(settings.stream)
+    except redis_lib.ResponseError:  # no such key: nothing was ever added
+        infos = []
+    info = next((g for g in infos if _text(g["name"]) == settings.group), None)
+    if info is not None:
+        last_delivered = _text(info["last-delivered-id"])
+        lag = info.get("lag")
+        if lag is not None:
+            method = "xinfo"
+        else:
+            # Redis 6.2 has no `lag`. Ingest trims what it acknowledged, so the entries at or
+            # before last-delivered are few (mostly the pending ones): count those instead.
+            lag = max(0, length - count_through(client, settings.stream, last_delivered))
+            method = "xlen-minus-delivered"
+        consumers = [
+            {"name": _text(c["name"]), "pending": int(c["pending"]), "idle_ms": int(c["idle"])}
+            for c in client.xinfo_consumers(settings.stream, settings.group)
+        ]
+        group.update(exists=True, pending=int(info["pending"]), lag=int(lag), lag_method=method,
+                     last_delivered_id=last_delivered, consumers=consumers)
+    return {"stream": stream, "group": group,
+            "dlq": {"name": settings.dlq_stream, "length": dlq_length}}
+
+
+def count_through(client: redis.Redis, stream: str, last_id: str) -> int:
+    """Entries in `stream` with an id <= `last_id` (paged XRANGE)."""
+    count = 0
+    start = "-"
+    while True:
+        page: list[Any] = client.xrange(  # type: ignore[assignment]
+            stream, min=start, max=last_id, count=XRANGE_PAGE)
+        count += len(page)
+        if len(page) < XRANGE_PAGE:
+            return count
+        start = "(" + page[-1][0].decode()
+
+
+# -- lake -------------------------------------------------------------------------------------
+
+def lake_facts(data_dir: Path,
+               recent_hours: int = RECENT_HOURS) -> tuple[dict[str, Any], list[str]]:
+    """The `lake` section and the hours waiting for compaction."""
+    lake: dict[str, Any] = {"reachable": True, "error": None, "rows": 0, "files": 0, "bytes": 0,
+                            "hours": 0, "recent_hours": []}
+    try:
+        hours = lakestate.snapshot(data_dir)
+    except Exception as exc:  # noqa: BLE001 - a broken or unreadable table is a fact to report
+        lake.update(reachable=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return lake, []
+    compacted = lakestate.load_compacted(data_dir)
+    ordered = sorted(hours.values(), key=lambda h: h.key)
+    dirty = [h for h in ordered if not lakestate.is_clean(h, compacted)]
+    lake.update(
+        rows=sum(h.rows for h in ordered),
+        files=sum(len(h.files) for h in ordered),
+        bytes=sum(h.nbytes for h in ordered),
+        hours=len(ordered),
+        recent_hours=[
+            {"hour": hour_name(h), "rows": h.rows, "files": len(h.files), "bytes": h.nbytes,
+             "dirty": not lakestate.is_clean(h, compacted)}
+            for h in ordered[-recent_hours:] if recent_hours > 0
+        ],
+    )
+    return lake, [hour_name(h) for h in dirty]
+
+
+def hour_name(h: lakestate.HourFiles) -> str:
+    return f"{h.date}T{h.hour}"
+
+
+# -- scheduler --------------------------------------------------------------------------------
+
+SCHEDULER_STATE = "scheduler.json"
+
+
+def scheduler_facts(data_dir: Path) -> dict[str, Any]:
+    """`scheduler` section (plus `rollup_dirty`) from the state file `logs schedule` keeps."""
+    path = layout.state_dir(data_dir) / SCHEDULER_STATE
+    out: dict[str, Any] = {"state_file": None, "lease_holder": None, "jobs": [],
+                           "rollup_dirty": None}
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return out
+    if not isinstance(raw, dict):
+        return out
+    out["state_file"] = str(path)
+    lease = raw.get("lease")
+    out["lease_holder"] = (lease.get("holder") if isinstance(lease, dict)
+                           else raw.get("lease_holder"))
+    jobs = raw.get("jobs") or {}
+    items = jobs.items() if isinstance(jobs, dict) else ((j.get("name"), j) for j in jobs)
+    for name, job in sorted(items, key=lambda kv: str(kv[0])):
+        if not isinstance(job, dict):
+            continue
+        out["jobs"].append({
+            "name": name,
+            "last_run": job.get("last_run") or job.get("finished_at") or job.get("started_at"),
+            "outcome": job.get("outcome") or job.get("status"),
+            "duration_s": job.get("duration_s"),
+            "runs": job.get("runs"),
+            "error": job.get("error"),
+        })
+    dirty = raw.get("rollup_dirty") or raw.get("dirty_rollup_hours")
+    if isinstance(dirty, list):
+        out["rollup_dirty"] = [str(h) for h in dirty]
+    return out
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def rfc3339_ms(ts: datetime) -> str:
+    """`2026-11-20T10:00:00.123Z`: UTC, milliseconds, fixed width."""
+    ts = ts.astimezone(UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+def render_table(facts: dict[str, Any], out: IO[str]) -> None:
+    """Human-readable `logs status`: one block per section."""
+    w = out.write
+    r = facts["redis"]
+    w(f"redis      {r['url']}  {'reachable' if r['reachable'] else 'UNREACHABLE'}\n")
+    if r["error"]:
+        w(f"           {r['error']}\n")
+    s, g, d = facts["stream"], facts["group"], facts["dlq"]
+    if s is not None:
+        span = f"  ({s['first_id']} .. {s['last_id']})" if s["length"] else ""
+        w(f"stream     {s['name']}  {s['length']:,} entries{span}\n")
+    if g is not None:
+        if g["exists"]:
+            w(f"group      {g['name']}  lag {g['lag']:,} ({g['lag_method']})  pending "
+              f"{g['pending']:,}  last delivered {g['last_delivered_id']}\n")
+        else:
+            w(f"group      {g['name']}  not created yet (ingest creates it): lag {g['lag']:,}\n")
+        rows = [(c["name"], f"{c['pending']:,}", _idle(c["idle_ms"])) for c in g["consumers"]]
+        _table(out, "consumers", ("NAME", "PENDING", "IDLE"), rows, "no consumers")
+    if d is not None:
+        w(f"dlq        {d['name']}  {d['length']:,} dead letters"
+          f"{'  (`logs dlq list`)' if d['length'] else ''}\n")
+    lake = facts["lake"]
+    if not lake["reachable"]:
+        w(f"lake       UNREACHABLE  {lake['error']}\n")
+    else:
+        w(f"lake       {lake['rows']:,} rows in {lake['files']:,} files, {_size(lake['bytes'])}, "
+          f"{lake['hours']:,} hours\n")
+        hours = [(h["hour"], f"{h['rows']:,}", f"{h['files']:,}", _size(h["bytes"]),
+                  "dirty" if h["dirty"] else "") for h in lake["recent_hours"]]
+        _table(out, "hours", ("HOUR", "ROWS", "FILES", "BYTES", ""), hours, "no data yet")
+    dirty = facts["dirty"]
+    comp = dirty["compaction"]
+    w(f"dirty      compaction: {len(comp)} hours{_list(comp)}\n")
+    roll = dirty["rollup"]
+    roll_text = ("not reported by the scheduler" if roll is None
+                 else f"{len(roll)} hours{_list(roll)}")
+    w(f"           rollup: {roll_text}\n")
+    sched = facts["scheduler"]
+    if sched["state_file"] is None:
+        w("scheduler  no scheduler runs recorded\n")
+    else:
+        w(f"scheduler  lease held by {sched['lease_holder'] or 'nobody'}\n")
+        jobs = [(j["name"], str(j["last_run"] or "never"), str(j["outcome"] or ""),
+                 "" if j["duration_s"] is None else f"{float(j['duration_s']):.1f}s",
+                 str(j["error"] or "")) for j in sched["jobs"]]
+        _table(out, "jobs", ("JOB", "LAST RUN", "OUTCOME", "TOOK", "ERROR"), jobs, "no runs yet")
+
+
+def _table(out: IO[str], label: str, header: Sequence[str], rows: Sequence[Sequence[str]],
+           empty: str) -> None:
+    if not rows:
+        out.write(f"{label:<10} {empty}\n")
+        return
+    for i, line in enumerate(table_lines(header, rows)):
+        out.write(f"{label if i == 0 else '':<10} {line}\n")
+
+
+def table_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart, header first."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in (header, *rows)]
+
+
+def _list(hours: list[str], shown: int = 6) -> str:
+    if not hours:
+        return ""
+    more = f", +{len(hours) - shown} more" if len(hours) > shown else ""
+    return f" ({', '.join(hours[:shown])}{more})"
+
+
+def _idle(ms: int) -> str:
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
