@@ -40,7 +40,8 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     try:
         moment = datetime.fromisoformat(text.strip().replace("/", "T").replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--since: expected 6h, 2d, 1w or an ISO date/time, got {text!r}") from None
+        raise UsageError(f"--since: expected 6h, 2d, 1w or an ISO date/time, got {text!r}"
+                         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
