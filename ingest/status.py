@@ -16,9 +16,10 @@ JSON keys of `collect()` (stable; `logs status -F json` prints exactly this):
 - `dlq`: `name`, `length`; null when Redis is unreachable.
 - `lake`: `reachable`, `error`, `rows`, `files`, `bytes`, `hours` (partitions in the table),
   `recent_hours` (the newest N partitions, newest last: `hour` as `YYYY-MM-DDTHH`, `rows`,
-  `files`, `bytes`, `dirty`).
-- `dirty`: `compaction` (hours whose files may hold duplicates or changed since compaction),
-  `rollup` (hours whose rollups are stale, from the scheduler's state; null when it says nothing).
+  `files`, `bytes`, `dirty`, `rollup_dirty`).
+- `dirty`: `compaction` (hours whose files may hold duplicates or changed since compaction
+  rewrote them), `rollup` (hours whose files changed since their hourly rollup was computed,
+  or never rolled up). Lists of `YYYY-MM-DDTHH`, oldest first; both include the open hour.
 - `scheduler`: `state_file` (null when none), `lease_holder`, `jobs` (list of `name`, `last_run`,
   `outcome`, `duration_s`, `runs`, `error`).
 """
@@ -45,11 +46,10 @@ def collect(settings: Settings, recent_hours: int = RECENT_HOURS) -> dict[str, A
     """One snapshot of everything `logs status` shows."""
     facts: dict[str, Any] = {"generated_at": rfc3339_ms(datetime.now(UTC))}
     facts.update(redis_facts(settings))
-    lake, dirty = lake_facts(settings.data_dir, recent_hours)
+    lake, compaction, rollup = lake_facts(settings.data_dir, recent_hours)
     facts["lake"] = lake
-    sched = scheduler_facts(settings.data_dir)
-    facts["dirty"] = {"compaction": dirty, "rollup": sched.pop("rollup_dirty")}
-    facts["scheduler"] = sched
+    facts["dirty"] = {"compaction": compaction, "rollup": rollup}
+    facts["scheduler"] = scheduler_facts(settings.data_dir)
     return facts
 
 
@@ -77,7 +77,6 @@ def redis_facts(settings: Settings) -> dict[str, Any]:
         out["redis"]["error"] = str(exc)
     except (redis_lib.RedisError, OSError) as exc:
         out["redis"]["error"] = f"{type(exc).__name__}: {exc}"
-        out.update({"stream": None, "group": None, "dlq": None})
     finally:
         if client is not None:
             client.close()
@@ -144,19 +143,21 @@ def count_through(client: redis.Redis, stream: str, last_id: str) -> int:
 
 # -- lake -------------------------------------------------------------------------------------
 
-def lake_facts(data_dir: Path,
-               recent_hours: int = RECENT_HOURS) -> tuple[dict[str, Any], list[str]]:
-    """The `lake` section and the hours waiting for compaction."""
+def lake_facts(data_dir: Path, recent_hours: int = RECENT_HOURS
+               ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The `lake` section, the hours waiting for compaction and those waiting for rollup."""
     lake: dict[str, Any] = {"reachable": True, "error": None, "rows": 0, "files": 0, "bytes": 0,
                             "hours": 0, "recent_hours": []}
     try:
         hours = lakestate.snapshot(data_dir)
     except Exception as exc:  # noqa: BLE001 - a broken or unreadable table is a fact to report
         lake.update(reachable=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-        return lake, []
+        return lake, [], []
     compacted = lakestate.load_compacted(data_dir)
+    rolled = rolled_up(data_dir)
     ordered = sorted(hours.values(), key=lambda h: h.key)
-    dirty = [h for h in ordered if not lakestate.is_clean(h, compacted)]
+    dirty = {h.key for h in ordered if not lakestate.is_clean(h, compacted)}
+    stale = {h.key for h in ordered if rolled.get(h.key) != list(h.files)}
     lake.update(
         rows=sum(h.rows for h in ordered),
         files=sum(len(h.files) for h in ordered),
@@ -164,11 +165,27 @@ def lake_facts(data_dir: Path,
         hours=len(ordered),
         recent_hours=[
             {"hour": hour_name(h), "rows": h.rows, "files": len(h.files), "bytes": h.nbytes,
-             "dirty": not lakestate.is_clean(h, compacted)}
+             "dirty": h.key in dirty, "rollup_dirty": h.key in stale}
             for h in ordered[-recent_hours:] if recent_hours > 0
         ],
     )
-    return lake, [hour_name(h) for h in dirty]
+    return (lake, [hour_name(h) for h in ordered if h.key in dirty],
+            [hour_name(h) for h in ordered if h.key in stale])
+
+
+ROLLUP_STATE = "rollups.json"
+
+
+def rolled_up(data_dir: Path) -> dict[str, list[str]]:
+    """`date/hour` -> the raw files its hourly rollup was computed from (the state ingest/rollup.py
+    keeps: an hour is up to date when these are the hour's files now). Empty before any rollup."""
+    if not (layout.table_path(data_dir, layout.ROLLUPS_HOURLY) / "_delta_log").is_dir():
+        return {}
+    try:
+        hourly = json.loads((layout.state_dir(data_dir) / ROLLUP_STATE).read_text())["hourly"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return dict(hourly) if isinstance(hourly, dict) else {}
 
 
 def hour_name(h: lakestate.HourFiles) -> str:
@@ -181,10 +198,9 @@ SCHEDULER_STATE = "scheduler.json"
 
 
 def scheduler_facts(data_dir: Path) -> dict[str, Any]:
-    """`scheduler` section (plus `rollup_dirty`) from the state file `logs schedule` keeps."""
+    """`scheduler` section from the state file `logs schedule` keeps."""
     path = layout.state_dir(data_dir) / SCHEDULER_STATE
-    out: dict[str, Any] = {"state_file": None, "lease_holder": None, "jobs": [],
-                           "rollup_dirty": None}
+    out: dict[str, Any] = {"state_file": None, "lease_holder": None, "jobs": []}
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -208,9 +224,6 @@ def scheduler_facts(data_dir: Path) -> dict[str, Any]:
             "runs": job.get("runs"),
             "error": job.get("error"),
         })
-    dirty = raw.get("rollup_dirty") or raw.get("dirty_rollup_hours")
-    if isinstance(dirty, list):
-        out["rollup_dirty"] = [str(h) for h in dirty]
     return out
 
 
@@ -257,15 +270,14 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
         w(f"lake       {lake['rows']:,} rows in {lake['files']:,} files, {_size(lake['bytes'])}, "
           f"{lake['hours']:,} hours\n")
         hours = [(h["hour"], f"{h['rows']:,}", f"{h['files']:,}", _size(h["bytes"]),
-                  "dirty" if h["dirty"] else "") for h in lake["recent_hours"]]
-        _table(out, "hours", ("HOUR", "ROWS", "FILES", "BYTES", ""), hours, "no data yet")
+                  "yes" if h["dirty"] else "", "yes" if h["rollup_dirty"] else "")
+                 for h in lake["recent_hours"]]
+        _table(out, "hours", ("HOUR", "ROWS", "FILES", "BYTES", "TO COMPACT", "TO ROLL UP"),
+               hours, "no data yet")
     dirty = facts["dirty"]
     comp = dirty["compaction"]
     w(f"dirty      compaction: {len(comp)} hours{_list(comp)}\n")
-    roll = dirty["rollup"]
-    roll_text = ("not reported by the scheduler" if roll is None
-                 else f"{len(roll)} hours{_list(roll)}")
-    w(f"           rollup: {roll_text}\n")
+    w(f"           rollup: {len(dirty['rollup'])} hours{_list(dirty['rollup'])}\n")
     sched = facts["scheduler"]
     if sched["state_file"] is None:
         w("scheduler  no scheduler runs recorded\n")

@@ -159,3 +159,29 @@ def test_lag_counts_only_entries_after_the_last_delivered_id(
     assert facts["group"]["pending"] == 500
     assert facts["group"]["lag"] == 1300
     assert facts["group"]["last_delivered_id"] == ids[1199].decode()
+
+
+def test_dirty_hours_follow_compaction_and_rollups(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    client = redis_proc.client()
+    hour = "2026-11-20T10"
+    for batch in range(2):  # two commits into one closed hour: two files
+        for i in range(5):
+            client.xadd(stream, {"ts": f"2026-11-20T10:0{i}:00Z", "message": f"{batch}-{i}"})
+        assert run_logs(["ingest", "--drain"], env).returncode == 0
+    _, facts, _ = status_json(env)
+    assert facts["dirty"] == {"compaction": [hour], "rollup": [hour]}
+    assert facts["lake"]["recent_hours"][0] | {"bytes": 0} == {
+        "hour": hour, "rows": 10, "files": 2, "bytes": 0, "dirty": True, "rollup_dirty": True}
+
+    assert run_logs(["rollup"], env).returncode == 0
+    _, facts, _ = status_json(env)
+    assert facts["dirty"] == {"compaction": [hour], "rollup": []}
+
+    compacted = run_logs(["compact", "--hour", "2026-11-20/10"], env)
+    assert compacted.returncode == 0, compacted.stderr
+    _, facts, _ = status_json(env)
+    # Compaction rewrote the hour's files: clean now, and its rollup is due again.
+    assert facts["dirty"] == {"compaction": [], "rollup": [hour]}
+    assert facts["lake"]["recent_hours"][0]["files"] == 1
