@@ -1,0 +1,344 @@
+"""Rollups: Delta tables `rollups_hourly` (per date, hour, service, level) and `rollups_daily`
+(per date, service, level), computed from deduplicated raw rows with the columns of
+`schema.ROLLUP_*_COLUMNS`. Daily rows come from raw rows too, never from hourly percentiles.
+
+Only partitions whose raw files changed are recomputed: state/rollups.json remembers the file set
+each partition was computed from (`{"hourly": {"DATE/HH": [files]}, "daily": {"DATE": [files]}}`,
+paths relative to the logs table). Each run writes at most one commit per table, replacing
+exactly the recomputed partitions; a rerun with nothing changed writes nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest import lakestate, layout
+from ingest.errors import DataUnavailable
+from ingest.lakestate import HourFiles
+from ingest.schema import (
+    MEASURES,
+    ROLLUP_DAILY_COLUMNS,
+    ROLLUP_HOURLY_COLUMNS,
+    arrow_schema,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+log = logging.getLogger("logs.rollup")
+
+STATE = "rollups.json"
+MEMORY_LIMIT = "1GB"
+"""DuckDB's budget while rolling up; beyond it DuckDB spills to state/rollup-spill."""
+Progress = Callable[[int, int], None]
+"""Called with (partitions done, partitions to do)."""
+
+
+@dataclass
+class RollupReport:
+    hours: list[str] = field(default_factory=list)
+    """`DATE/HH` partitions of rollups_hourly rewritten."""
+    days: list[str] = field(default_factory=list)
+    """`DATE` partitions of rollups_daily rewritten."""
+    rows: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"{len(self.hours)} hours, {len(self.days)} days recomputed "
+                f"({self.rows:,} rollup rows)")
+
+
+def rollup(
+    data_dir: Path,
+    *,
+    hourly: bool = True,
+    daily: bool = True,
+    since: datetime | None = None,
+    ended_before: datetime | None = None,
+    rebuild: bool = False,
+    retention_days: int | None = None,
+    progress: Progress | None = None,
+) -> RollupReport:
+    """Recompute the dirty hourly and daily partitions.
+
+    `since` keeps partitions ending after it; `ended_before` keeps only partitions (hours, days)
+    that ended by then (the scheduler leaves the open hour alone); `rebuild` ignores the state
+    and recomputes every selected partition. Days older than `retention_days` are never
+    recomputed: their raw rows are (being) deleted, so late rows there would turn complete
+    rollups into partial ones.
+    """
+    started = time.monotonic()
+    report = RollupReport()
+    with _one_at_a_time(data_dir):
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            raw = DeltaTable(str(layout.table_path(data_dir)))
+        except TableNotFoundError:
+            return report
+        # One snapshot for the whole run: the files we read are the files we record.
+        hours = lakestate.hours_of(raw)
+        compacted = lakestate.load_compacted(data_dir)
+        root = Path(raw.table_uri.removeprefix("file://"))
+        state = _load_state(data_dir)
+        if not _table_exists(data_dir, layout.ROLLUPS_HOURLY):
+            state["hourly"] = {}
+        if not _table_exists(data_dir, layout.ROLLUPS_DAILY):
+            state["daily"] = {}
+
+        oldest = None
+        if retention_days is not None:
+            oldest = retention_cutoff(retention_days)
+
+        def keep(start: datetime, end: datetime) -> bool:
+            return ((since is None or end > since)
+                    and (ended_before is None or end <= ended_before)
+                    and (oldest is None or start >= oldest))
+
+        todo_hours: list[HourFiles] = []
+        if hourly:
+            for key in sorted(hours):
+                h = hours[key]
+                start = layout.hour_start(h.date, h.hour)
+                if keep(start, start + timedelta(hours=1)) and (
+                        rebuild or state["hourly"].get(key) != list(h.files)):
+                    todo_hours.append(h)
+        todo_days: dict[str, list[HourFiles]] = {}
+        if daily:
+            by_day: dict[str, list[HourFiles]] = {}
+            for h in hours.values():
+                by_day.setdefault(h.date, []).append(h)
+            for date in sorted(by_day):
+                start = layout.hour_start(date, "00")
+                files = sorted(f for h in by_day[date] for f in h.files)
+                if keep(start, start + timedelta(days=1)) and (
+                        rebuild or state["daily"].get(date) != files):
+                    todo_days[date] = sorted(by_day[date], key=lambda h: h.key)
+        total = len(todo_hours) + len(todo_days)
+        if not total:
+            report.seconds = time.monotonic() - started
+            return report
+
+        con = _connect(data_dir)
+        done = 0
+        try:
+            if todo_hours:
+                parts = []
+                for h in todo_hours:
+                    parts.append(_aggregate(con, root, [h], compacted, per_hour=True))
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+                report.rows += _replace(data_dir, layout.ROLLUPS_HOURLY, ROLLUP_HOURLY_COLUMNS,
+                                        ["date", "hour"], parts,
+                                        [(h.date, h.hour) for h in todo_hours])
+                report.hours = [h.key for h in todo_hours]
+                _save_state(data_dir, "hourly", {h.key: list(h.files) for h in todo_hours},
+                            keep_keys=set(hours))
+            if todo_days:
+                parts = []
+                for day_hours in todo_days.values():
+                    parts.append(_aggregate(con, root, day_hours, compacted, per_hour=False))
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+                report.rows += _replace(data_dir, layout.ROLLUPS_DAILY, ROLLUP_DAILY_COLUMNS,
+                                        ["date"], parts, [(d,) for d in todo_days])
+                report.days = list(todo_days)
+                _save_state(data_dir, "daily", {
+                    d: sorted(f for h in hs for f in h.files) for d, hs in todo_days.items()
+                }, keep_keys={h.date for h in hours.values()})
+        finally:
+            con.close()
+    report.seconds = time.monotonic() - started
+    log.info("rollup: %s in %.1f s", report.summary(), report.seconds)
+    return report
+
+
+# -- computing ------------------------------------------------------------------------------------
+
+def _measure(name: str) -> str:
+    # Only JSON numbers count: a string "12" in attrs is not a measurement.
+    return (f"case when json_type(attrs, '$.{name}') in ('BIGINT', 'UBIGINT', 'DOUBLE') "
+            f"then json_extract(attrs, '$.{name}')::DOUBLE end")
+
+
+_MEASURE_SQL = ",\n".join(
+    f"quantile_cont({name}, {q}) as {name}_{stat}" if stat != "max" else f"max({name}) as "
+    f"{name}_max"
+    for name in MEASURES
+    for stat, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", None))
+)
+
+
+def aggregate_sql(source: str, partition: str) -> str:
+    """The rollup query over a relation `source` of log rows (public: tests recompute with it)."""
+    measures = ", ".join(f"{_measure(m)} as {m}" for m in MEASURES)
+    return f"""
+        select {partition}, service, level,
+            count(*)::BIGINT as count,
+            count(*) filter (where level in ('ERROR', 'FATAL'))::BIGINT as error_count,
+            coalesce(sum(strlen(message)), 0)::BIGINT as message_bytes,
+            count(distinct host)::BIGINT as distinct_hosts,
+            min(ts) as first_ts,
+            max(ts) as last_ts,
+            {_MEASURE_SQL}
+        from (select *, {measures} from {source})
+        group by all
+        order by all
+    """
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, root: Path, hours: list[HourFiles],
+               compacted: dict[str, list[str]], per_hour: bool) -> pa.Table:
+    """Rollup rows of `hours` (one hour, or every hour of one day), duplicates removed from the
+    hours that may hold them."""
+    clean = [str(root / f) for h in hours if lakestate.is_clean(h, compacted) for f in h.files]
+    dirty = [str(root / f) for h in hours if not lakestate.is_clean(h, compacted)
+             for f in h.files]
+    sources = []
+    params: dict[str, Any] = {}
+    if clean:
+        sources.append("select * from read_parquet($clean)")
+        params["clean"] = clean
+    if dirty:
+        # Copies of one stream_id are identical rows, any of them will do.
+        sources.append("select distinct on (stream_id) * from read_parquet($dirty)")
+        params["dirty"] = dirty
+    date = hours[0].date
+    partition = "$date::VARCHAR as date" + (", $hour::VARCHAR as hour" if per_hour else "")
+    params["date"] = date
+    if per_hour:
+        params["hour"] = hours[0].hour
+    sql = aggregate_sql("(" + " union all ".join(sources) + ")", partition)
+    try:
+        relation = con.sql(sql, params=params)
+        assert relation is not None
+        return relation.to_arrow_table()
+    except Exception as exc:  # duckdb.IOException and friends, imported lazily
+        if type(exc).__name__ in ("IOException", "HTTPException"):
+            raise DataUnavailable(f"rollup of {date}: {exc}") from exc
+        raise
+
+
+def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    spill = layout.state_dir(data_dir) / "rollup-spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill),
+                                 "threads": max(1, min(4, os.cpu_count() or 1))})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+def _replace(data_dir: Path, table_name: str, columns: list[tuple[str, str, bool]],
+             partition_by: list[str], parts: list[pa.Table],
+             partitions: list[tuple[str, ...]]) -> int:
+    """Replace exactly `partitions` of a rollup table with `parts`, in one commit."""
+    import pyarrow as pa
+    from deltalake import CommitProperties, write_deltalake
+
+    from ingest.writer import open_table
+
+    schema = arrow_schema(columns)
+    table = open_table(layout.table_path(data_dir, table_name), schema, partition_by)
+    data = pa.concat_tables([p.select(schema.names).cast(schema) for p in parts])
+    predicate = " OR ".join(
+        "(" + " AND ".join(f"{col} = '{value}'" for col, value in
+                           zip(partition_by, values, strict=True)) + ")"
+        for values in partitions
+    )
+    write_deltalake(table, data, mode="overwrite", predicate=predicate,
+                    commit_properties=CommitProperties(custom_metadata={"loglake": "rollup"}))
+    return data.num_rows
+
+
+def _table_exists(data_dir: Path, table_name: str) -> bool:
+    return (layout.table_path(data_dir, table_name) / "_delta_log").is_dir()
+
+
+# -- state ----------------------------------------------------------------------------------------
+
+def _state_path(data_dir: Path) -> Path:
+    return layout.state_dir(data_dir) / STATE
+
+
+def _load_state(data_dir: Path) -> dict[str, dict[str, list[str]]]:
+    try:
+        raw = json.loads(_state_path(data_dir).read_text())
+    except (OSError, ValueError):
+        raw = {}
+    return {"hourly": dict(raw.get("hourly", {})), "daily": dict(raw.get("daily", {}))}
+
+
+def _save_state(data_dir: Path, kind: str, computed: dict[str, list[str]],
+                keep_keys: set[str]) -> None:
+    """Record what was computed; forget partitions whose raw data is gone (retention), their
+    rollups stay as they are."""
+    state = _load_state(data_dir)
+    section = {k: v for k, v in state[kind].items() if k in keep_keys}
+    section.update(computed)
+    state[kind] = section
+    path = _state_path(data_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def forget(data_dir: Path, kind: str, keys: list[str]) -> None:
+    """Drop partitions from the state (after retention deleted their rollups)."""
+    with _one_at_a_time(data_dir):
+        state = _load_state(data_dir)
+        for key in keys:
+            state[kind].pop(key, None)
+        path = _state_path(data_dir)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, sort_keys=True))
+        os.replace(tmp, path)
+
+
+@contextmanager
+def _one_at_a_time(data_dir: Path) -> Iterator[None]:
+    folder = layout.state_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "rollup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def stale_hours(data_dir: Path) -> list[str]:
+    """Hours (`DATE/HH`) whose hourly rollup is missing or older than their raw files."""
+    state = _load_state(data_dir)["hourly"]
+    return sorted(key for key, hour in lakestate.snapshot(data_dir).items()
+                  if state.get(key) != list(hour.files))
+
+
+def retention_cutoff(days: int, now: datetime | None = None) -> datetime:
+    """Midnight UTC `days` days ago: raw dates before it are outside retention."""
+    now = now or datetime.now(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
+
+
+def ended_hours_before(now: datetime | None = None) -> datetime:
+    """The start of the current hour: every hour before it has ended."""
+    now = now or datetime.now(UTC)
+    return now.replace(minute=0, second=0, microsecond=0)
