@@ -1,0 +1,177 @@
+"""Retention and table maintenance.
+
+Raw partitions older than `retention_days` and rollup partitions older than
+`rollup_retention_days` leave their tables in one commit each. Files no snapshot needs any more
+are deleted from disk by vacuum only once they are older than `vacuum_retention_hours`, so
+queries on an older snapshot keep working. Then a checkpoint per changed table and cleanup of
+expired Delta log entries, and spill files left by crashed compactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ingest import lakestate, layout, rollup
+from ingest.errors import DataUnavailable
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+log = logging.getLogger("logs.maintain")
+
+TABLES = [layout.LOGS_TABLE, layout.ROLLUPS_HOURLY, layout.ROLLUPS_DAILY]
+ORPHAN_SWEEP_HOURS = 1.0
+"""Files never committed (a crashed writer's) are swept only with a window at least this long,
+so an append still in flight is never mistaken for one."""
+
+
+@dataclass
+class MaintainReport:
+    dry_run: bool = False
+    expired: dict[str, list[str]] = field(default_factory=dict)
+    """Table -> partitions (`DATE/HH` or `DATE`) removed by retention."""
+    vacuumed: dict[str, int] = field(default_factory=dict)
+    """Table -> files deleted from disk (or that would be, with dry_run)."""
+    checkpoints: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        verb = "would delete" if self.dry_run else "deleted"
+        raw = self.expired.get(layout.LOGS_TABLE, [])
+        rollups = sum(len(v) for k, v in self.expired.items() if k != layout.LOGS_TABLE)
+        files = sum(self.vacuumed.values())
+        text = (f"retention {verb} {len(raw)} raw hours and {rollups} rollup partitions; "
+                f"vacuum {verb} {files} files")
+        if self.checkpoints:
+            text += f"; checkpointed {', '.join(self.checkpoints)}"
+        return text
+
+
+def maintain(
+    data_dir: Path,
+    *,
+    retention_days: int,
+    rollup_retention_days: int,
+    vacuum_retention_hours: float,
+    dry_run: bool = False,
+    retention: bool = True,
+    vacuum: bool = True,
+    now: datetime | None = None,
+) -> MaintainReport:
+    """Apply retention, then vacuum, checkpoint and log cleanup on every table that exists."""
+    started = time.monotonic()
+    report = MaintainReport(dry_run=dry_run)
+    tables = {name: t for name in TABLES if (t := _open(data_dir, name)) is not None}
+    if retention:
+        limits = {
+            layout.LOGS_TABLE: retention_days,
+            layout.ROLLUPS_HOURLY: rollup_retention_days,
+            layout.ROLLUPS_DAILY: rollup_retention_days,
+        }
+        for name, table in tables.items():
+            cutoff = rollup.retention_cutoff(limits[name], now).strftime("%Y-%m-%d")
+            expired = _expire(table, cutoff, dry_run)
+            if expired:
+                report.expired[name] = expired
+        if not dry_run:
+            _forget(data_dir, report.expired)
+    if vacuum:
+        for name, table in tables.items():
+            report.vacuumed[name] = _vacuum(table, vacuum_retention_hours, dry_run)
+            if not dry_run and _checkpoint(table):
+                report.checkpoints.append(name)
+        if not dry_run:
+            _sweep_spill(data_dir)
+    report.seconds = time.monotonic() - started
+    log.info("maintain: %s in %.1f s", report.summary(), report.seconds)
+    return report
+
+
+def _open(data_dir: Path, name: str) -> DeltaTable | None:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(str(layout.table_path(data_dir, name)))
+    except TableNotFoundError:
+        return None
+
+
+def _partitions(table: DeltaTable) -> set[tuple[str, ...]]:
+    import pyarrow as pa
+
+    actions = pa.table(table.get_add_actions(flatten=True))
+    columns = [f"partition.{c}" for c in table.metadata().partition_columns]
+    data = actions.select(columns).to_pydict()
+    return set(zip(*(data[c] for c in columns), strict=True)) if columns else set()
+
+
+def _expire(table: DeltaTable, cutoff: str, dry_run: bool) -> list[str]:
+    """Remove the partitions dated before `cutoff` (`YYYY-MM-DD`) in one commit: a partition
+    predicate drops whole files, nothing is rewritten."""
+    expired = sorted("/".join(p) for p in _partitions(table) if p[0] < cutoff)
+    if expired and not dry_run:
+        from deltalake import CommitProperties
+
+        # The cutoff is our own formatted date: nothing user-supplied reaches the predicate.
+        table.delete(f"date < '{cutoff}'",
+                     commit_properties=CommitProperties(custom_metadata={"loglake": "retention"}))
+    return expired
+
+
+def _forget(data_dir: Path, expired: dict[str, list[str]]) -> None:
+    """Keep the small state files in step with the tables."""
+    if layout.LOGS_TABLE in expired:
+        lakestate.forget_compacted(data_dir, expired[layout.LOGS_TABLE])
+    if layout.ROLLUPS_HOURLY in expired:
+        rollup.forget(data_dir, "hourly", expired[layout.ROLLUPS_HOURLY])
+    if layout.ROLLUPS_DAILY in expired:
+        rollup.forget(data_dir, "daily", expired[layout.ROLLUPS_DAILY])
+
+
+def _vacuum(table: DeltaTable, retention_hours: float, dry_run: bool) -> int:
+    # deltalake counts whole hours; round up so a file is never deleted early.
+    hours = max(0, math.ceil(retention_hours))
+    full = retention_hours >= ORPHAN_SWEEP_HOURS
+    try:
+        candidates = table.vacuum(retention_hours=hours, dry_run=True,
+                                  enforce_retention_duration=False, full=full)
+        if dry_run or not candidates:
+            return len(candidates)
+        root = Path(table.table_uri.removeprefix("file://"))
+        present = [c for c in candidates if (root / c).exists() or Path(c).exists()]
+        table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False,
+                     full=full)
+        return len(present)
+    except OSError as exc:
+        raise DataUnavailable(f"vacuum of {table.table_uri}: {exc}") from exc
+
+
+def _checkpoint(table: DeltaTable) -> bool:
+    """Checkpoint when the table moved since the last one, then drop expired log files."""
+    import json
+
+    root = Path(table.table_uri.removeprefix("file://"))
+    table.update_incremental()
+    try:
+        last = json.loads((root / "_delta_log" / "_last_checkpoint").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        last = -1
+    if last >= table.version():
+        return False
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    return True
+
+
+def _sweep_spill(data_dir: Path) -> None:
+    """Leftover work files of crashed compactions (their process is gone)."""
+    from ingest import compact
+
+    compact.spill_root(data_dir)
