@@ -77,9 +77,9 @@ def export(
     select = ", ".join(lake.quote_ident(c) for c in file_columns)
     predicate = f"(\n{where}\n)" if where and where.strip() else "true"
     template = f"SELECT {select} FROM logs WHERE {{hour}} AND {predicate}\nORDER BY ts"
-    guard.check(template.format(hour="true"))
-
-    session = open_session(settings, window=window, views={"logs"})
+    session = open_session(
+        settings, window=window, views={"logs"}, check=template.format(hour="true")
+    )
     staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
     rows = files = 0
     try:

@@ -27,14 +27,15 @@ _SYSTEM_SUGGESTION = re.compile(
 )
 
 
-def check(sql: str) -> None:
-    """Refuse anything but a single read statement, before DuckDB runs any of it."""
+def check(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Refuse anything but a single read statement, before DuckDB runs any of it. Pass the
+    session's connection: the module-level parser would first build a default database."""
     import duckdb
 
     from queries.session import VIEWS_HINT
 
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = (con or duckdb).extract_statements(sql)
     except duckdb.Error as exc:
         raise QueryError(str(exc).rstrip(), hint=VIEWS_HINT) from None
     if not statements:

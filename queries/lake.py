@@ -2,9 +2,10 @@
 partitions need deduplication, turned into the SQL of the views.
 
 An hour needs no dedup when `lakestate` calls it clean (one file, or exactly what compaction
-wrote), or when the Delta statistics prove its files' `stream_id` ranges are disjoint (one
-consumer appending in order: the common case before compaction). Everything else is read
-through `QUALIFY row_number() ... = 1`.
+wrote). In the other hours, a file whose `stream_id` range (from the Delta statistics)
+overlaps no other file's cannot share an id with them either: one consumer appending in order,
+the common case before compaction. Only the overlapping files are read through
+`QUALIFY row_number() ... = 1`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ class Hour:
     files: HourFiles
     paths: tuple[str, ...]
     """Absolute paths of the hour's files."""
-    needs_dedup: bool
+    dedup_paths: tuple[str, ...]
+    """The subset that may share stream_ids, read deduplicated."""
+
+    @property
+    def needs_dedup(self) -> bool:
+        return bool(self.dedup_paths)
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,13 @@ def logs_snapshot(data_dir: Path) -> Snapshot:
             sum(m[1] for m in members),
             sum(m[2] for m in members),
         )
-        clean = lakestate.is_clean(files, compacted) or _disjoint([(m[3], m[4]) for m in members])
-        hours[key] = Hour(files, tuple(str(root / unquote(p)) for p in files.files), not clean)
+        absolute = {m[0]: str(root / unquote(m[0])) for m in members}
+        overlapping = set() if lakestate.is_clean(files, compacted) else _overlapping(members)
+        hours[key] = Hour(
+            files,
+            tuple(absolute[f] for f in files.files),
+            tuple(absolute[f] for f in files.files if f in overlapping),
+        )
     return Snapshot(root, hours)
 
 
@@ -121,21 +132,35 @@ def _id_bound(stat: str | None) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def _disjoint(ranges: list[tuple[str | None, str | None]]) -> bool:
-    """True when the files' stream-id ranges provably share no id.
+def _overlapping(members: list[tuple[str, int, int, str | None, str | None]]) -> set[str]:
+    """Files whose stream-id range touches another file's (all of them when one is unknown).
 
     Parquet min/max are lexicographic: with 13-digit milliseconds they order the millisecond
     part exactly but not the sequence, so each file is taken to cover whole milliseconds
-    [ms(min), ms(max)] and files must not even touch.
+    [ms(min), ms(max)]; files sharing even a boundary millisecond count as overlapping.
     """
-    spans: list[tuple[int, int]] = []
-    for low, high in ranges:
+    spans: list[tuple[int, int, str]] = []
+    for path, _, _, low, high in members:
         lo, hi = _id_bound(low), _id_bound(high)
         if lo is None or hi is None:
-            return False
-        spans.append((lo[0], hi[0]))
+            return {m[0] for m in members}
+        spans.append((lo[0], hi[0], path))
     spans.sort()
-    return all(prev[1] < cur[0] for prev, cur in zip(spans, spans[1:], strict=False))
+    # Merge into clusters of chained overlaps; a cluster of one file is provably unique.
+    out: set[str] = set()
+    cluster: list[str] = []
+    end = -1
+    for start, stop, path in spans:
+        if cluster and start <= end:
+            cluster.append(path)
+            end = max(end, stop)
+            continue
+        if len(cluster) > 1:
+            out.update(cluster)
+        cluster, end = [path], stop
+    if len(cluster) > 1:
+        out.update(cluster)
+    return out
 
 
 def table_files(data_dir: Path, table: str) -> list[str]:
@@ -199,8 +224,9 @@ def logs_sql(hours: list[Hour], window: Window, columns: list[str]) -> str | Non
     cols = ", ".join(quote_ident(c) for c in columns)
     where = window_predicate(window)
     where = f" WHERE {where}" if where else ""
-    clean = [p for h in hours if not h.needs_dedup for p in h.paths]
-    dirty = [p for h in hours if h.needs_dedup for p in h.paths]
+    dirty = [p for h in hours for p in h.dedup_paths]
+    skip = set(dirty)
+    clean = [p for h in hours for p in h.paths if p not in skip]
     branches = []
     if clean:
         branches.append(f"SELECT {cols} FROM {scan(clean, layout.PARTITION_COLUMNS)}{where}")

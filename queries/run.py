@@ -32,11 +32,15 @@ def run_sql(
     """Run one read-only statement and write its rows to `out`; returns the row count."""
     import duckdb
 
-    guard.check(sql)
     views = referenced_views(sql)
     for attempt in (1, 2):
         session = open_session(
-            settings, window=window, views=views, live=live, read_dead_letters=DEAD_LETTERS in views
+            settings,
+            window=window,
+            views=views,
+            live=live,
+            read_dead_letters=DEAD_LETTERS in views,
+            check=sql,
         )
         try:
             try:

@@ -64,11 +64,15 @@ def open_session(
     live: bool = False,
     read_dead_letters: bool = True,
     sandbox: bool = True,
+    check: str | None = None,
 ) -> Session:
     """Build the views. `read_dead_letters=False` gives an empty typed `dead_letters` (no Redis).
     With `sandbox`, DuckDB may afterwards read only under the lake directory, load nothing and
-    change no setting (reliability.md §4.3; the order of the SETs matters)."""
+    change no setting (reliability.md §4.3; the order of the SETs matters). `check` is user SQL
+    to pass the statement gate first, before the lake or Redis is touched."""
     import duckdb
+
+    from queries import guard
 
     window = window or Window()
     wanted = set(views)
@@ -87,6 +91,12 @@ def open_session(
         # allowed_directories must be set before external access goes off.
         con.execute(f"SET allowed_directories = [{lake.quote_literal(str(lake_dir) + '/')}]")
         con.execute("SET enable_external_access = false")
+    if check is not None:
+        try:
+            guard.check(check, con)
+        except BaseException:
+            con.close()
+            raise
     session = Session(con, lake_dir)
     if layout.LOGS_TABLE in wanted:
         _create_logs(session, settings, window, live)

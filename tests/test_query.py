@@ -103,10 +103,28 @@ def test_only_hours_that_may_hold_duplicates_are_deduplicated(env: dict[str, str
     commit(data_dir, later)  # same hour, disjoint stream-id ranges: provably no duplicate
     (only,) = lake.logs_snapshot(data_dir).hours.values()
     assert len(only.paths) == 2 and not only.needs_dedup
-    commit(data_dir, first[3:5])  # a redelivery overlaps the first file
+    before = set(only.paths)
+    commit(data_dir, first[3:5])  # a redelivery overlaps the first file, not the second
     (only,) = lake.logs_snapshot(data_dir).hours.values()
-    assert only.needs_dedup
+    (redelivery,) = set(only.paths) - before
+    assert len(only.dedup_paths) == 2 and redelivery in only.dedup_paths
     assert count() == 20
+
+
+def test_overlap_of_stream_id_ranges_is_judged_conservatively() -> None:
+    def file(name: str, low: str | None, high: str | None) -> tuple[str, int, int, str | None,
+                                                                     str | None]:
+        return (name, 1, 1, low, high)
+
+    a = file("a", "1795000000000-0", "1795000000005-9")
+    b = file("b", "1795000000006-0", "1795000000010-0")
+    c = file("c", "1795000000010-3", "1795000000012-0")  # shares millisecond ...010 with b
+    d = file("d", "1795000000020-10", "1795000000020-9")  # lexicographic min/max, one ms
+    assert lake._overlapping([a, b, c, d]) == {"b", "c"}
+    assert lake._overlapping([a, d]) == set()
+    truncated = file("e", "1795000000030-1", "1795000000031-123456789012345678")
+    assert lake._overlapping([a, truncated]) == {"a", "e"}  # a cut statistic proves nothing
+    assert lake._overlapping([a, file("f", None, None)]) == {"a", "f"}
 
 
 def test_empty_lake_answers_zero_rows(env: dict[str, str], data_dir: Path) -> None:
