@@ -111,14 +111,15 @@ def tail(
     = False,
     lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Newest entries to show "
                                        "first.")] = 20,
-    level: Annotated[str | None, typer.Option("--level", help="Only these levels: ERROR, "
-                                              "WARN+ (WARN and worse), debug,info.",
-                                              show_default=False)] = None,
-    service: Annotated[list[str] | None, typer.Option("--service", help="Only this service "
-                                                      "(repeatable).", show_default=False)] = None,
-    grep: Annotated[str | None, typer.Option("--grep", help="Only entries whose message or "
-                                             "attributes contain TEXT (any case).",
-                                             show_default=False)] = None,
+    level: Annotated[str | None, typer.Option(
+        "--level", metavar="LEVEL", show_default=False,
+        help="Only these levels: ERROR, WARN+ (WARN and worse), debug,info.")] = None,
+    service: Annotated[list[str] | None, typer.Option(
+        "--service", metavar="SERVICE", show_default=False,
+        help="Only this service (repeatable).")] = None,
+    grep: Annotated[str | None, typer.Option(
+        "--grep", metavar="TEXT", show_default=False,
+        help="Only entries whose message or attributes contain TEXT (any case).")] = None,
     fmt: Annotated[TailFormat, _format_opt("text")] = TailFormat.text,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
