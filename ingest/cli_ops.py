@@ -29,7 +29,7 @@ from ingest.config import Settings, mask_url
 from ingest.errors import DataUnavailable, ExitCode, RedisUnavailable, UsageError
 
 
-class StatusFormat(StrEnum):
+class TableOrJson(StrEnum):
     table = "table"
     json = "json"
 
@@ -65,7 +65,7 @@ def _out(text: str) -> None:
 @edge
 def status(
     ctx: typer.Context,
-    fmt: Annotated[StatusFormat, _format_opt("table")] = StatusFormat.table,
+    fmt: Annotated[TableOrJson, _format_opt("table")] = TableOrJson.table,
     hours: Annotated[int, typer.Option("--hours", min=0, help="Recent hour partitions to list.")]
     = status_lib.RECENT_HOURS,
     data_dir: DataDirOpt = None,
@@ -84,7 +84,7 @@ def status(
     """
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group)
     facts = status_lib.collect(s, hours)
-    if fmt is StatusFormat.json:
+    if fmt is TableOrJson.json:
         _out(json.dumps(facts, indent=2))
     else:
         status_lib.render_table(facts, sys.stdout)
@@ -234,7 +234,7 @@ def dlq_show(
     ctx: typer.Context,
     letter_id: Annotated[str, typer.Argument(metavar="ID", help="Dead letter id (from `logs dlq "
                                              "list`).", show_default=False)],
-    fmt: Annotated[StatusFormat, _format_opt("table")] = StatusFormat.table,
+    fmt: Annotated[TableOrJson, _format_opt("table")] = TableOrJson.table,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
@@ -250,7 +250,7 @@ def dlq_show(
     if letter is None:
         raise UsageError(f"no dead letter {letter_id} in {s.dlq_stream}",
                          hint="`logs dlq list` shows the ids")
-    if fmt is StatusFormat.json:
+    if fmt is TableOrJson.json:
         _out(json.dumps(letter.as_json(), ensure_ascii=False, indent=2))
         return
     doc = letter.as_json()
@@ -348,7 +348,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 @edge
 def config(
     ctx: typer.Context,
-    fmt: Annotated[StatusFormat, _format_opt("table")] = StatusFormat.table,
+    fmt: Annotated[TableOrJson, _format_opt("table")] = TableOrJson.table,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
@@ -370,7 +370,7 @@ def config(
         elif name == "redis_url" and value:
             value = mask_url(value)
         values[name] = {"value": value, "source": source}
-    if fmt is StatusFormat.json:
+    if fmt is TableOrJson.json:
         _out(json.dumps(values, indent=2))
         return
     rows = [(name, "" if v["value"] is None else str(v["value"]), v["source"])
