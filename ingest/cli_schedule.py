@@ -6,6 +6,7 @@ draws progress only when stderr is a terminal.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -201,8 +202,14 @@ def schedule(
 
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     started = time.monotonic()
-    runs = scheduler.run(s)
-    note(f"scheduler stopped after {time.monotonic() - started:.0f} s ({runs} job runs)")
+    result = scheduler.run(s)
+    note(f"scheduler stopped after {time.monotonic() - started:.0f} s ({result.runs} job runs)")
+    if result.job_still_running:
+        # The job's thread would keep the interpreter alive; its commits are atomic and the
+        # next scheduler redoes its work, so leaving now loses nothing.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def register(app: typer.Typer) -> None:

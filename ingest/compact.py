@@ -233,7 +233,7 @@ def compact_hour(
         # the files we read), it only leaves the hour dirty.
         if lakestate.hours_of(_latest(root)).get(key) != hour:
             _discard(root, written)
-            log.info("compact %s: the hour changed while we rewrote it; retrying later", key)
+            log.debug("compact %s: the hour changed while we rewrote it; retrying later", key)
             return HourResult(key, "conflict", len(hour.files), rows_before=hour.rows)
         now_ms = int(time.time() * 1000)
         partition: dict[str, str | None] = {"date": hour.date, "hour": hour.hour}
@@ -257,7 +257,7 @@ def compact_hour(
     lakestate.record_compacted(data_dir, {key: [w.action.path for w in written]})
     result = HourResult(key, "compacted", len(hour.files), len(written), hour.rows,
                         sum(w.rows for w in written), time.monotonic() - started)
-    log.info("compact %s: %d files -> %d, %d rows -> %d in %.1f s", key, result.files_before,
+    log.debug("compact %s: %d files -> %d, %d rows -> %d in %.1f s", key, result.files_before,
              result.files_after, result.rows_before, result.rows_after, result.seconds)
     return result
 

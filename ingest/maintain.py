@@ -89,7 +89,7 @@ def maintain(
         if not dry_run:
             _sweep_spill(data_dir)
     report.seconds = time.monotonic() - started
-    log.info("maintain: %s in %.1f s", report.summary(), report.seconds)
+    log.debug("maintain: %s in %.1f s", report.summary(), report.seconds)
     return report
 
 

@@ -163,7 +163,7 @@ def rollup(
         finally:
             con.close()
     report.seconds = time.monotonic() - started
-    log.info("rollup: %s in %.1f s", report.summary(), report.seconds)
+    log.debug("rollup: %s in %.1f s", report.summary(), report.seconds)
     return report
 
 

@@ -1,0 +1,367 @@
+"""`logs schedule`: compaction, rollups, retention and maintenance on APScheduler triggers, run
+only by the scheduler holding a Redis lease; the others stand by and take over when it expires.
+
+Jobs (intervals and times from Settings): `compact` every compact_interval s (dirty closed
+hours, then the hourly rollups of closed hours), `rollup_hourly` at rollup_minute past every hour
+(every ended hour), `nightly` at nightly_at UTC (daily rollups of ended days, then retention),
+`maintain` every maintain_interval s (vacuum, checkpoints, log cleanup). Every job derives its
+work from the lake, so a run that fails or is skipped is simply redone by the next one.
+
+State file `state/scheduler.json` (read by `logs status` and the metrics endpoint):
+- `lease`: `holder` (id of the scheduler running jobs, null once released), `key` (Redis key),
+  `ttl_s`, `since` (RFC 3339 UTC when it took the lease).
+- `jobs`: job name -> `last_run` (RFC 3339 UTC start of the last run), `outcome` (`ok` or
+  `error`), `duration_s`, `summary` (what it did), `error` (message or null), `runs` and
+  `failures` (counts since the state file was created), `next_run` (RFC 3339 UTC or null).
+- `rollup_dirty`: hours (`YYYY-MM-DD/HH`) whose rollups are stale, as of the last job run.
+- `updated_at`: RFC 3339 UTC time of the last write.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest import layout
+from ingest.config import Settings
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger("logs.scheduler")
+
+STATE_FILE = "scheduler.json"
+LEASE_SUFFIX = ":scheduler:lease"
+"""The lease key is `<stream>:scheduler:lease`: one scheduler per stream (deployment)."""
+STOP_WAIT = 5.0
+"""Seconds SIGTERM waits for a running job before the process exits anyway (every commit is
+atomic, so an interrupted job leaves nothing half-done: the next run redoes its work)."""
+
+# Compare-and-act on our own value only: never renew or delete another scheduler's lease.
+_RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+          "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
+_RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('del', KEYS[1]) else return 0 end")
+
+
+def lease_key(stream: str) -> str:
+    return stream + LEASE_SUFFIX
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Lease:
+    """`SET key holder NX PX ttl`, renewed well before it expires, released on exit."""
+
+    def __init__(self, client: redis.Redis, key: str, holder: str, ttl: float) -> None:
+        self.client, self.key, self.holder = client, key, holder
+        self.ttl_ms = max(1, int(ttl * 1000))
+        self.valid_until = 0.0
+        """Monotonic time until which we may act as the holder without hearing from Redis."""
+
+    @property
+    def held(self) -> bool:
+        return time.monotonic() < self.valid_until
+
+    def try_acquire(self) -> bool:
+        asked = time.monotonic()
+        if self.client.set(self.key, self.holder, nx=True, px=self.ttl_ms):
+            self.valid_until = asked + self.ttl_ms / 1000
+            return True
+        return self.renew()
+
+    def renew(self) -> bool:
+        asked = time.monotonic()
+        if self.client.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms):
+            self.valid_until = asked + self.ttl_ms / 1000
+            return True
+        self.valid_until = 0.0
+        return False
+
+    def release(self) -> None:
+        self.valid_until = 0.0
+        self.client.eval(_RELEASE, 1, self.key, self.holder)
+
+    def current_holder(self) -> str | None:
+        value = self.client.get(self.key)
+        return value.decode() if isinstance(value, bytes) else value
+
+
+class StateFile:
+    """Read-modify-write of state/scheduler.json, atomic and serialised across processes."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = layout.state_dir(data_dir) / STATE_FILE
+        self._lock = threading.Lock()
+
+    def update(self, change: Callable[[dict[str, Any]], None]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                state = {}
+            if not isinstance(state, dict):
+                state = {}
+            state.setdefault("jobs", {})
+            change(state)
+            state["updated_at"] = _iso(datetime.now(UTC))
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+            os.replace(tmp, self.path)
+
+
+@dataclass
+class StopResult:
+    runs: int
+    job_still_running: bool
+    """A job ignored the stop request within STOP_WAIT: the caller should exit right away."""
+
+
+class Jobs:
+    """The job bodies: each returns its one-line summary; `run` wraps one with the lease check,
+    timing, the log line and the state record, and never lets an error escape."""
+
+    def __init__(self, settings: Settings, lease: Lease, state: StateFile,
+                 stop: threading.Event) -> None:
+        self.s, self.lease, self.state, self.stop = settings, lease, state, stop
+        self.runs = 0
+        self.running: str | None = None
+
+    def compact(self) -> str:
+        from ingest import compact, rollup
+
+        s = self.s
+        report = compact.compact(s.data_dir, target_file_size=s.target_file_size,
+                                 grace=s.compact_grace, should_stop=self.stop.is_set)
+        if self.stop.is_set():
+            return report.summary()
+        ended = datetime.now(UTC) - timedelta(seconds=s.compact_grace)
+        rolled = rollup.rollup(s.data_dir, daily=False, ended_before=ended,
+                               retention_days=s.retention_days)
+        return f"{report.summary()}; rollups: {len(rolled.hours)} hours"
+
+    def rollup_hourly(self) -> str:
+        from ingest import rollup
+
+        report = rollup.rollup(self.s.data_dir, daily=False,
+                               ended_before=rollup.ended_hours_before(),
+                               retention_days=self.s.retention_days)
+        return report.summary()
+
+    def nightly(self) -> str:
+        from ingest import maintain, rollup
+
+        s = self.s
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        rolled = rollup.rollup(s.data_dir, ended_before=today, retention_days=s.retention_days)
+        kept = maintain.maintain(s.data_dir, retention_days=s.retention_days,
+                                 rollup_retention_days=s.rollup_retention_days,
+                                 vacuum_retention_hours=s.vacuum_retention_hours, vacuum=False)
+        return f"{rolled.summary()}; {kept.summary()}"
+
+    def maintain(self) -> str:
+        from ingest import maintain
+
+        s = self.s
+        report = maintain.maintain(s.data_dir, retention_days=s.retention_days,
+                                   rollup_retention_days=s.rollup_retention_days,
+                                   vacuum_retention_hours=s.vacuum_retention_hours,
+                                   retention=False)
+        return report.summary()
+
+    def run(self, name: str, body: Callable[[], str]) -> None:
+        if not self.lease.held or self.stop.is_set():
+            log.info("job %s: skipped, this scheduler does not hold the lease", name)
+            return
+        started_at = datetime.now(UTC)
+        started = time.monotonic()
+        self.running = name
+        error: str | None = None
+        summary = ""
+        try:
+            summary = body()
+        except Exception as exc:  # a failing job never kills the scheduler
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        finally:
+            self.running = None
+        took = time.monotonic() - started
+        self.runs += 1
+        if error is None:
+            log.info("job %s: %s in %.1f s", name, summary, took)
+        else:
+            log.error("job %s: failed after %.1f s: %s (retried next run)", name, took, error)
+        dirty = _rollup_dirty(self.s.data_dir)
+
+        def record(state: dict[str, Any]) -> None:
+            job = state["jobs"].setdefault(name, {"runs": 0, "failures": 0})
+            job.update(last_run=_iso(started_at), outcome="ok" if error is None else "error",
+                       duration_s=round(took, 3), summary=summary, error=error,
+                       runs=int(job.get("runs", 0)) + 1,
+                       failures=int(job.get("failures", 0)) + (error is not None))
+            if dirty is not None:
+                state["rollup_dirty"] = dirty
+
+        self.state.update(record)
+
+
+def _rollup_dirty(data_dir: Path) -> list[str] | None:
+    from ingest import rollup
+
+    try:
+        return rollup.stale_hours(data_dir)
+    except Exception:  # only a report: never fail a job over it
+        return None
+
+
+def run(settings: Settings, install_signals: bool = True) -> StopResult:
+    """Run until SIGTERM/SIGINT (or a second one: at once). Returns what it did."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from ingest.redis_conn import connect, resolve_url
+
+    client = connect(resolve_url(settings))
+    holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    lease = Lease(client, lease_key(settings.stream), holder, settings.lease_ttl)
+    state = StateFile(settings.data_dir)
+    stop, force = threading.Event(), threading.Event()
+    if install_signals:
+        _install_signals(stop, force)
+    jobs = Jobs(settings, lease, state, stop)
+    _route_apscheduler_logs()
+
+    hour, minute = _nightly(settings.nightly_at)
+    # One worker: jobs run one at a time, so memory stays that of one job, and a job that is
+    # still running when its next turn comes is coalesced instead of piling up.
+    sched = BackgroundScheduler(
+        timezone=UTC,
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+    )
+    plan: list[tuple[str, Any, float]] = [
+        ("compact", IntervalTrigger(seconds=settings.compact_interval),
+         max(60.0, settings.compact_interval)),
+        ("rollup_hourly", CronTrigger(minute=settings.rollup_minute), 1800.0),
+        ("nightly", CronTrigger(hour=hour, minute=minute), 6 * 3600.0),
+        ("maintain", IntervalTrigger(seconds=settings.maintain_interval),
+         max(60.0, settings.maintain_interval)),
+    ]
+    for name, trigger, grace in plan:
+        sched.add_job(jobs.run, trigger, args=[name, getattr(jobs, name)], id=name, name=name,
+                      misfire_grace_time=int(grace))
+    sched.start(paused=True)
+    renew_every = max(0.2, settings.lease_ttl / 3)
+    leading = False
+    upcoming: dict[str, str | None] = {}
+    log.info("scheduler %s: standing by for lease %s (ttl %.0f s)", holder, lease.key,
+             settings.lease_ttl)
+    try:
+        while not stop.is_set():
+            try:
+                got = lease.renew() if leading else lease.try_acquire()
+            except Exception as exc:  # Redis unreachable: act only while the lease surely holds
+                got = lease.held
+                log.warning("scheduler %s: lease check failed (%s)", holder,
+                            str(exc).splitlines()[0])
+            if got and not leading:
+                leading = True
+                _lead(sched, plan, state, lease, holder, settings)
+                log.info("scheduler %s: took the lease, running jobs", holder)
+            elif not got and leading:
+                leading = False
+                sched.pause()
+                log.warning("scheduler %s: lost the lease, standing by", holder)
+            if leading:
+                upcoming = _record_next_runs(sched, state, upcoming)
+            stop.wait(renew_every)
+    finally:
+        sched.shutdown(wait=False)
+        deadline = time.monotonic() + STOP_WAIT
+        while jobs.running and not force.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        still = jobs.running is not None
+        if leading:
+            try:
+                lease.release()
+            except Exception as exc:  # the lease then simply expires
+                log.warning("scheduler %s: could not release the lease: %s", holder, exc)
+            state.update(lambda st: st.update(lease={**st.get("lease", {}), "holder": None}))
+        log.info("scheduler %s: stopped%s", holder,
+                 f" while job {jobs.running} was still running" if still else "")
+        client.close()
+    return StopResult(jobs.runs, still)
+
+
+def _lead(sched: Any, plan: list[tuple[str, Any, float]], state: StateFile, lease: Lease,
+          holder: str, settings: Settings) -> None:
+    """On taking the lease, run every job once now (they are cheap when nothing is dirty and
+    catch up on whatever the previous holder left), then on their triggers."""
+    now = datetime.now(UTC)
+    for name, _, _ in plan:
+        sched.modify_job(name, next_run_time=now)
+    state.update(lambda st: st.update(lease={"holder": holder, "key": lease.key,
+                                             "ttl_s": settings.lease_ttl, "since": _iso(now)}))
+    sched.resume()
+
+
+def _record_next_runs(sched: Any, state: StateFile,
+                      known: dict[str, str | None]) -> dict[str, str | None]:
+    upcoming = {job.id: _iso(job.next_run_time) for job in sched.get_jobs()}
+    if upcoming != known:
+        def change(st: dict[str, Any]) -> None:
+            for name, when in upcoming.items():
+                st["jobs"].setdefault(name, {"runs": 0, "failures": 0})["next_run"] = when
+
+        state.update(change)
+    return upcoming
+
+
+def _nightly(text: str) -> tuple[int, int]:
+    from ingest.errors import ConfigError
+
+    try:
+        hour, minute = (int(part) for part in text.split(":"))
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError(text)
+    except ValueError:
+        raise ConfigError(f"nightly_at must be HH:MM (UTC), got {text!r}") from None
+    return hour, minute
+
+
+def _install_signals(stop: threading.Event, force: threading.Event) -> None:
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            force.set()
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _route_apscheduler_logs() -> None:
+    """APScheduler's own warnings (misfires, skipped overlaps) through our handler."""
+    ours = logging.getLogger("logs")
+    aps = logging.getLogger("apscheduler")
+    aps.handlers[:] = list(ours.handlers)
+    aps.setLevel(logging.WARNING)
+    aps.propagate = False
