@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -68,5 +69,162 @@ def up(
     note("logs up: stopped")
 
 
+DEMO_QUERIES = [
+    (
+        "Errors per service over the last 6 hours (raw rows, deduplicated)",
+        "select service, count(*) filter (where level in ('ERROR', 'FATAL')) as errors,\n"
+        "       count(*) as entries,\n"
+        "       round(100.0 * errors / entries, 2) as error_pct\n"
+        "from logs where ts >= now() - interval 6 hour\n"
+        "group by service order by errors desc limit 5",
+    ),
+    (
+        "Hourly volume and p95 latency of the api service (from rollups_hourly)",
+        "select date, hour, sum(count)::bigint as entries, sum(error_count)::bigint as errors,\n"
+        "       round(max(latency_ms_p95) filter (where level = 'INFO'), 1) as info_p95_ms\n"
+        "from rollups_hourly where service = 'api'\n"
+        "group by date, hour order by date, hour",
+    ),
+    (
+        "The slowest traces",
+        "select strftime(ts, '%H:%M:%S') as time, service, trace_id,\n"
+        "       (attrs->>'latency_ms')::double as latency_ms, message\n"
+        "from logs order by latency_ms desc nulls last limit 5",
+    ),
+]
+
+NEXT_STEPS = """\
+Next, try:
+  uv run logs sql "select level, count(*) from logs group by 1 order by 2 desc"
+  uv run logs sql --since 1h -F jsonl "select * from logs where level = 'ERROR' limit 3"
+  uv run logs schema logs
+  uv run logs tail -f --level WARN+          (then, in another terminal: uv run logs gen -n 100)
+  uv run logs export --since 2h -o last2h.parquet
+  uv run logs status
+  uv run logs up                             (ingest + scheduler, Ctrl-C to stop)
+  uv run logs down                           (stop the embedded Redis)"""
+
+
+@edge
+def demo(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option("--count", "-n", min=1000,
+                                       help="Entries to generate.")] = 200_000,
+    hours: Annotated[int, typer.Option(min=1, max=48, help="Spread them over the last H hours.")]
+    = 6,
+    data_dir: DataDirOpt = None,
+    redis_url: RedisUrlOpt = None,
+    stream: StreamOpt = None,
+) -> None:
+    """A tour in under 30 seconds: start the embedded Redis, generate realistic logs (with late
+    and malformed entries), ingest, compact, roll up, and answer three questions with SQL.
+    Safe to run again: each run adds new entries.
+
+    Example:
+
+        logs demo
+    """
+    import random
+    import time
+
+    from ingest import compact, rollup
+    from ingest.consumer import Consumer
+    from ingest.generate import entries
+    from ingest.producer import xadd_all
+
+    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream,
+                 consumer=f"{socket.gethostname()}-demo")
+    logger = logging.getLogger("logs")
+    if logger.level != logging.DEBUG:
+        # The steps below say what happened; per-commit lines would drown them (-v shows them).
+        logger.setLevel(logging.ERROR)
+    started = time.monotonic()
+    seed = random.randrange(1 << 30)
+    late = max(100, count // 100)
+    with _Steps() as steps:
+        steps.start("Starting Redis")
+        r = producer_client(s)
+        steps.done(f"Redis at {s.masked_redis_url() if s.redis_url else resolve_url(s)}")
+
+        steps.start(f"Generating {count - late:,} entries over {hours} h", count - late)
+        sent = xadd_all(r, s.stream, entries(count - late, hours=hours, seed=seed,
+                                             malformed=0.0002), progress=steps.advance)
+        steps.done(f"generated {sent:,} entries (a few malformed)")
+
+        steps.start("Ingesting", sent)
+        stats = Consumer(s, drain=True, on_commit=lambda st: steps.advance(st.ingested)).run()
+        steps.done(f"ingested {stats.ingested:,} rows in {stats.commits} commits, "
+                   f"dead-lettered {stats.dead_lettered}")
+
+        steps.start("Compacting closed hours")
+        report = compact.compact(s.data_dir, target_file_size=s.target_file_size, grace=0)
+        steps.done(f"compacted {report.summary()}")
+
+        steps.start(f"Adding {late:,} late entries to hours already compacted")
+        now = time.time()
+        sent_late = xadd_all(r, s.stream, entries(late, hours=hours - 1, seed=seed + 1,
+                                                  now=now - 3600))
+        more = Consumer(s, drain=True).run()
+        report = compact.compact(s.data_dir, target_file_size=s.target_file_size, grace=0)
+        steps.done(f"{sent_late:,} late entries ingested ({more.ingested:,} rows); "
+                   f"recompacted {report.summary()}")
+
+        steps.start("Rolling up hours and days")
+        rolled = rollup.rollup(s.data_dir)
+        steps.done(f"rolled up {rolled.summary()}")
+    r.close()
+    _show_queries(s)
+    note(f"demo finished in {time.monotonic() - started:.1f} s; data in {s.data_dir}/\n")
+    note(NEXT_STEPS)
+
+
+def _show_queries(s: object) -> None:
+    from queries import connect, render
+
+    con = connect(settings=s)  # type: ignore[arg-type]
+    width = render.terminal_width() if sys.stdout.isatty() else None
+    for title, sql in DEMO_QUERIES:
+        sys.stdout.write(f"\n-- {title}\n{sql};\n")
+        render.write_table(render.Result.of(con.execute(sql)), sys.stdout, width=width)
+    sys.stdout.flush()
+
+
+class _Steps:
+    """One line per step on stderr; a rich progress bar while it runs when stderr is a terminal."""
+
+    def __enter__(self) -> _Steps:
+        self.progress = None
+        if sys.stderr.isatty() and not os.environ.get("CI"):
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), console=Console(stderr=True),
+                                     transient=True)
+            self.progress.start()
+        self.task = None
+        return self
+
+    def start(self, what: str, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task(what, total=total)
+
+    def advance(self, completed: int) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=completed)
+
+    def done(self, line: str) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.progress.console.print(f"[green]✓[/green] {line}", highlight=False)
+        else:
+            note(f"- {line}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
 def register(app: typer.Typer) -> None:
     app.command()(up)
+    app.command()(demo)
