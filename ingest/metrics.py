@@ -10,9 +10,9 @@ Metrics (all prefixed `loglake_`):
   commits_total, redis_reconnects_total, stream_resets_total          this process's counters
   commit_duration_seconds, batch_rows                                   histograms, one per commit
   redis_up, stream_length, dlq_length, group_lag, group_pending         Redis, at scrape time
-  consumer_pending{consumer}, consumer_idle_seconds{consumer}
+  consumer_pending{consumer}, consumer_idle_seconds{consumer}, scheduler_lease_held
   job_last_run_timestamp_seconds{job}, job_last_duration_seconds{job},
-  job_last_success{job}, job_runs_total{job}                            from the scheduler state
+  job_last_success{job}, job_runs_total{job}, job_failures_total{job}   from the scheduler state
 """
 
 from __future__ import annotations
@@ -153,6 +153,10 @@ class _Collector:
             idle.add_metric([c["name"]], c["idle_ms"] / 1000)
         yield pending
         yield idle
+        held = GaugeMetricFamily("loglake_scheduler_lease_held",
+                                 "1 when a scheduler holds the lease (runs jobs).")
+        held.add_metric([], 1.0 if facts["lease"]["holder"] else 0.0)
+        yield held
 
 
 def _job_metrics(data_dir: Path) -> Iterator[Metric]:
@@ -166,6 +170,8 @@ def _job_metrics(data_dir: Path) -> Iterator[Metric]:
     ok = GaugeMetricFamily("loglake_job_last_success",
                            "1 when the job's last run succeeded.", labels=["job"])
     runs = CounterMetricFamily("loglake_job_runs", "Runs of each scheduled job.", labels=["job"])
+    failures = CounterMetricFamily("loglake_job_failures", "Failed runs of each scheduled job.",
+                                   labels=["job"])
     for job in jobs:
         name = str(job["name"])
         when = _unix(job["last_run"])
@@ -174,10 +180,12 @@ def _job_metrics(data_dir: Path) -> Iterator[Metric]:
         if job["duration_s"] is not None:
             took.add_metric([name], float(job["duration_s"]))
         if job["outcome"] is not None:
-            ok.add_metric([name], 1.0 if str(job["outcome"]).lower() in ("ok", "success") else 0.0)
+            ok.add_metric([name], 1.0 if job["outcome"] == "ok" else 0.0)
         if job["runs"] is not None:
             runs.add_metric([name], float(job["runs"]))
-    yield from (last_run, took, ok, runs)
+        if job["failures"] is not None:
+            failures.add_metric([name], float(job["failures"]))
+    yield from (last_run, took, ok, runs, failures)
 
 
 def _unix(value: Any) -> float | None:

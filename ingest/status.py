@@ -20,8 +20,11 @@ JSON keys of `collect()` (stable; `logs status -F json` prints exactly this):
 - `dirty`: `compaction` (hours whose files may hold duplicates or changed since compaction
   rewrote them), `rollup` (hours whose files changed since their hourly rollup was computed,
   or never rolled up). Lists of `YYYY-MM-DDTHH`, oldest first; both include the open hour.
-- `scheduler`: `state_file` (null when none), `lease_holder`, `jobs` (list of `name`, `last_run`,
-  `outcome`, `duration_s`, `runs`, `error`).
+- `scheduler`: `state_file` (null before the first run of `logs schedule`), `lease_holder` (id of
+  the scheduler running jobs, null when none), `lease_ttl_ms`, `lease_source` (`redis`, or
+  `state file` when Redis is unreachable), `jobs` (list of `name`, `last_run`, `outcome` (`ok`
+  or `error`), `duration_s`, `summary`, `error`, `runs`, `failures`, `next_run`; times RFC 3339
+  UTC).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def collect(settings: Settings, recent_hours: int = RECENT_HOURS) -> dict[str, A
     lake, compaction, rollup = lake_facts(settings.data_dir, recent_hours)
     facts["lake"] = lake
     facts["dirty"] = {"compaction": compaction, "rollup": rollup}
-    facts["scheduler"] = scheduler_facts(settings.data_dir)
+    facts["scheduler"] = scheduler_facts(settings.data_dir, facts.pop("lease", None))
     return facts
 
 
@@ -84,15 +87,20 @@ def redis_facts(settings: Settings) -> dict[str, Any]:
 
 
 def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
-    """`stream`, `group` and `dlq` sections from a connected client (raises on Redis errors)."""
+    """`stream`, `group`, `dlq` sections and the scheduler `lease` (holder, ttl_ms) from a
+    connected client (raises on Redis errors)."""
     import redis as redis_lib
+
+    from ingest.scheduler import lease_key
 
     pipe = client.pipeline(transaction=True)  # one consistent moment for the counts
     pipe.xlen(settings.stream)
     pipe.xlen(settings.dlq_stream)
     pipe.xrange(settings.stream, count=1)
     pipe.xrevrange(settings.stream, count=1)
-    length, dlq_length, first, last = pipe.execute()
+    pipe.get(lease_key(settings.stream))
+    pipe.pttl(lease_key(settings.stream))
+    length, dlq_length, first, last, holder, ttl_ms = pipe.execute()
     stream = {
         "name": settings.stream,
         "length": length,
@@ -125,7 +133,9 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         group.update(exists=True, pending=int(info["pending"]), lag=int(lag), lag_method=method,
                      last_delivered_id=last_delivered, consumers=consumers)
     return {"stream": stream, "group": group,
-            "dlq": {"name": settings.dlq_stream, "length": dlq_length}}
+            "dlq": {"name": settings.dlq_stream, "length": dlq_length},
+            "lease": {"holder": _text(holder) if holder else None,
+                      "ttl_ms": ttl_ms if holder and ttl_ms >= 0 else None}}
 
 
 def count_through(client: redis.Redis, stream: str, last_id: str) -> int:
@@ -153,11 +163,12 @@ def lake_facts(data_dir: Path, recent_hours: int = RECENT_HOURS
     except Exception as exc:  # noqa: BLE001 - a broken or unreadable table is a fact to report
         lake.update(reachable=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         return lake, [], []
+    from ingest.rollup import stale_hours
+
     compacted = lakestate.load_compacted(data_dir)
-    rolled = rolled_up(data_dir)
     ordered = sorted(hours.values(), key=lambda h: h.key)
     dirty = {h.key for h in ordered if not lakestate.is_clean(h, compacted)}
-    stale = {h.key for h in ordered if rolled.get(h.key) != list(h.files)}
+    stale = set(stale_hours(data_dir))
     lake.update(
         rows=sum(h.rows for h in ordered),
         files=sum(len(h.files) for h in ordered),
@@ -173,34 +184,28 @@ def lake_facts(data_dir: Path, recent_hours: int = RECENT_HOURS
             [hour_name(h) for h in ordered if h.key in stale])
 
 
-ROLLUP_STATE = "rollups.json"
-
-
-def rolled_up(data_dir: Path) -> dict[str, list[str]]:
-    """`date/hour` -> the raw files its hourly rollup was computed from (the state ingest/rollup.py
-    keeps: an hour is up to date when these are the hour's files now). Empty before any rollup."""
-    if not (layout.table_path(data_dir, layout.ROLLUPS_HOURLY) / "_delta_log").is_dir():
-        return {}
-    try:
-        hourly = json.loads((layout.state_dir(data_dir) / ROLLUP_STATE).read_text())["hourly"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return dict(hourly) if isinstance(hourly, dict) else {}
-
-
 def hour_name(h: lakestate.HourFiles) -> str:
     return f"{h.date}T{h.hour}"
 
 
 # -- scheduler --------------------------------------------------------------------------------
 
-SCHEDULER_STATE = "scheduler.json"
+JOB_KEYS = ("last_run", "outcome", "duration_s", "summary", "error", "runs", "failures",
+            "next_run")
 
 
-def scheduler_facts(data_dir: Path) -> dict[str, Any]:
-    """`scheduler` section from the state file `logs schedule` keeps."""
-    path = layout.state_dir(data_dir) / SCHEDULER_STATE
-    out: dict[str, Any] = {"state_file": None, "lease_holder": None, "jobs": []}
+def scheduler_facts(data_dir: Path, lease: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`scheduler` section: jobs from the state file `logs schedule` keeps (its format is in
+    ingest/scheduler.py); the lease holder from Redis when `lease` (`stream_facts()["lease"]`)
+    is given, else from that file (which may be stale after a crash)."""
+    from ingest.scheduler import STATE_FILE
+
+    path = layout.state_dir(data_dir) / STATE_FILE
+    out: dict[str, Any] = {"state_file": None, "lease_holder": None, "lease_ttl_ms": None,
+                           "lease_source": None, "jobs": []}
+    if lease is not None:
+        out.update(lease_holder=lease["holder"], lease_ttl_ms=lease["ttl_ms"],
+                   lease_source="redis")
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -208,22 +213,13 @@ def scheduler_facts(data_dir: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         return out
     out["state_file"] = str(path)
-    lease = raw.get("lease")
-    out["lease_holder"] = (lease.get("holder") if isinstance(lease, dict)
-                           else raw.get("lease_holder"))
-    jobs = raw.get("jobs") or {}
-    items = jobs.items() if isinstance(jobs, dict) else ((j.get("name"), j) for j in jobs)
-    for name, job in sorted(items, key=lambda kv: str(kv[0])):
-        if not isinstance(job, dict):
-            continue
-        out["jobs"].append({
-            "name": name,
-            "last_run": job.get("last_run") or job.get("finished_at") or job.get("started_at"),
-            "outcome": job.get("outcome") or job.get("status"),
-            "duration_s": job.get("duration_s"),
-            "runs": job.get("runs"),
-            "error": job.get("error"),
-        })
+    recorded = raw.get("lease")
+    if lease is None and isinstance(recorded, dict):
+        out.update(lease_holder=recorded.get("holder"), lease_source="state file")
+    jobs = raw.get("jobs")
+    for name, job in sorted(jobs.items() if isinstance(jobs, dict) else []):
+        if isinstance(job, dict):
+            out["jobs"].append({"name": name, **{key: job.get(key) for key in JOB_KEYS}})
     return out
 
 
@@ -279,14 +275,20 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
     w(f"dirty      compaction: {len(comp)} hours{_list(comp)}\n")
     w(f"           rollup: {len(dirty['rollup'])} hours{_list(dirty['rollup'])}\n")
     sched = facts["scheduler"]
+    holder = sched["lease_holder"]
+    lease = "nobody holds the lease" if holder is None else f"lease held by {holder}"
+    if holder is not None and sched["lease_ttl_ms"] is not None:
+        lease += f" (expires in {sched['lease_ttl_ms'] / 1000:.0f}s unless renewed)"
     if sched["state_file"] is None:
-        w("scheduler  no scheduler runs recorded\n")
-    else:
-        w(f"scheduler  lease held by {sched['lease_holder'] or 'nobody'}\n")
-        jobs = [(j["name"], str(j["last_run"] or "never"), str(j["outcome"] or ""),
-                 "" if j["duration_s"] is None else f"{float(j['duration_s']):.1f}s",
-                 str(j["error"] or "")) for j in sched["jobs"]]
-        _table(out, "jobs", ("JOB", "LAST RUN", "OUTCOME", "TOOK", "ERROR"), jobs, "no runs yet")
+        w(f"scheduler  no scheduler runs recorded; {lease}\n")
+        return
+    w(f"scheduler  {lease}\n")
+    jobs = [(j["name"], str(j["last_run"] or "never"), str(j["outcome"] or ""),
+             "" if j["duration_s"] is None else f"{float(j['duration_s']):.1f}s",
+             f"{j['runs'] or 0}/{j['failures'] or 0}", str(j["next_run"] or ""),
+             str(j["error"] or j["summary"] or "")) for j in sched["jobs"]]
+    _table(out, "jobs", ("JOB", "LAST RUN", "OUTCOME", "TOOK", "RUNS/FAILED", "NEXT RUN",
+                         "RESULT"), jobs, "no runs yet")
 
 
 def _table(out: IO[str], label: str, header: Sequence[str], rows: Sequence[Sequence[str]],

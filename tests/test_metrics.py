@@ -3,6 +3,7 @@ are read at scrape time, `/healthz` follows Redis and lake reachability."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import signal
@@ -10,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -186,3 +188,35 @@ def test_logs_ingest_serves_metrics_with_metrics_port(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
+
+
+def test_job_metrics_come_from_the_scheduler_state(
+    env: dict[str, str], redis_proc: RedisProc, data_dir: Path,
+    served: tuple[metrics.MetricsServer, dict[str, Consumer]],
+) -> None:
+    server, _ = served
+    assert ("loglake_job_runs_total", (("job", "compact"),)) not in scrape(server.url)
+    state = data_dir / "state" / "scheduler.json"
+    proc = spawn_logs(["schedule"], env)
+    try:
+        deadline = time.monotonic() + 60
+        recorded: dict = {}  # type: ignore[type-arg]
+        while time.monotonic() < deadline and len(recorded) < 4:
+            with contextlib.suppress(OSError, ValueError):
+                recorded = json.loads(state.read_text()).get("jobs", {})
+            time.sleep(0.1)
+        assert scrape(server.url)[("loglake_scheduler_lease_held", ())] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    recorded = json.loads(state.read_text())["jobs"]
+    m = scrape(server.url)
+    assert m[("loglake_scheduler_lease_held", ())] == 0  # released on a clean stop
+    for name, job in recorded.items():
+        label = (("job", name),)
+        assert m[("loglake_job_runs_total", label)] == job["runs"] >= 1
+        assert m[("loglake_job_failures_total", label)] == job["failures"] == 0
+        assert m[("loglake_job_last_success", label)] == 1
+        assert m[("loglake_job_last_duration_seconds", label)] == job["duration_s"]
+        assert m[("loglake_job_last_run_timestamp_seconds", label)] == pytest.approx(
+            datetime.fromisoformat(job["last_run"].replace("Z", "+00:00")).timestamp())

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 
 import redis
 from deltalake import DeltaTable
 
+from ingest import status as status_lib
 from ingest.redis_server import free_port
-from tests.conftest import RedisProc, lake_rows, run_logs
+from tests.conftest import RedisProc, lake_rows, run_logs, spawn_logs
 
 
 def status_json(env: dict[str, str], *args: str) -> tuple[int, dict, bytes]:  # type: ignore[type-arg]
@@ -185,3 +188,49 @@ def test_dirty_hours_follow_compaction_and_rollups(
     # Compaction rewrote the hour's files: clean now, and its rollup is due again.
     assert facts["dirty"] == {"compaction": [], "rollup": [hour]}
     assert facts["lake"]["recent_hours"][0]["files"] == 1
+
+
+def test_scheduler_jobs_and_the_lease_holder(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    assert run_logs(["gen", "-n", "300", "--hours", "1"], env).returncode == 0
+    assert run_logs(["ingest", "--drain"], env).returncode == 0
+    state = data_dir / "state" / "scheduler.json"
+    jobs = {"compact", "rollup_hourly", "nightly", "maintain"}
+    proc = spawn_logs(["schedule"], env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if set(json.loads(state.read_text()).get("jobs", {})) == jobs:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        code, facts, err = status_json(env)
+        assert code == 0, err
+        sched = facts["scheduler"]
+        holder = redis_proc.client().get(f"{stream}:scheduler:lease")
+        assert holder and sched["lease_holder"] == holder.decode()
+        assert sched["lease_source"] == "redis" and 0 < sched["lease_ttl_ms"] <= 30_000
+        assert sched["state_file"] == str(state)
+        recorded = json.loads(state.read_text())["jobs"]
+        assert {j["name"] for j in sched["jobs"]} == jobs
+        for job in sched["jobs"]:
+            assert {k: v for k, v in job.items() if k != "name"} == {
+                k: recorded[job["name"]].get(k) for k in status_lib.JOB_KEYS}
+            assert job["outcome"] == "ok" and job["runs"] >= 1
+        table = run_logs(["status"], env).stdout.decode()
+        assert f"lease held by {holder.decode()}" in table
+        assert all(f" {name} " in table for name in jobs)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    # Released on a clean stop; the runs stay on record.
+    _, facts, _ = status_json(env)
+    assert facts["scheduler"]["lease_holder"] is None
+    assert len(facts["scheduler"]["jobs"]) == 4
+    down = {**env, "LOGS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    _, facts, _ = status_json(down)
+    assert facts["scheduler"]["lease_source"] == "state file"
+    assert facts["scheduler"]["lease_holder"] is None
