@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -221,6 +222,23 @@ def test_since_until_restrict_rows_and_prune_hour_partitions(env: dict[str, str]
     cut = NOW - timedelta(hours=1, minutes=30)
     assert count("--since", cut.isoformat()) == len(
         [n for n in range(36) if start + timedelta(minutes=10 * n) >= cut])
+
+
+def test_date_hour_predicates_prune_files_in_clean_and_deduplicated_hours(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    start = NOW.replace(minute=0, second=0) - timedelta(hours=6)
+    items = [(stream_id(i), entry(i, start + timedelta(minutes=30 * i))) for i in range(8)]
+    commit(data_dir, items)
+    commit(data_dir, items[:4])  # hours 0 and 1 now hold duplicates, hours 2 and 3 do not
+    target = start + timedelta(hours=1)
+    sql = (f"explain analyze select count(*) from logs where date = '{target:%Y-%m-%d}' "
+           f"and hour = '{target:%H}'")
+    result = logs("sql", sql, "-F", "csv")
+    assert result.exit_code == 0, result.stderr
+    scans = re.findall(r"Scanning Files: (\d+)/(\d+)", result.stdout)
+    assert sorted(scans) == [("0", "2"), ("2", "4")]  # clean branch: 2 files, dirty: 4
+    assert count() == 8
 
 
 def test_bad_since_is_a_usage_error(env: dict[str, str]) -> None:

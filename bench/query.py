@@ -1,0 +1,195 @@
+"""Query latency: whole-process `logs sql` vs a bare `python -c "import duckdb; ..."` over the
+same files, in one run.
+
+    uv run python bench/query.py [--rows 10000000] [--hours 10] [--repeat 5] [--keep DIR]
+
+Builds three lakes of generated rows (DuckDB generates them, deltalake commits them, no
+Redis): *compacted* (one sorted file per hour, recorded as compacted), *uncompacted* (ten
+ingest-like commits, every hour gets a file per commit, stream-id ranges disjoint) and
+*redelivered* (the same plus one overlapping commit, so every hour must be deduplicated).
+For each lake and query, times `python -m ingest sql ... -F csv` and the raw DuckDB process
+over the snapshot's file list (no dedup), alternating, and prints medians and ratios.
+Figures, not pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ingest import lakestate, layout  # noqa: E402
+from ingest.schema import arrow_schema  # noqa: E402
+
+SERVICES = ["api", "auth", "billing", "cart", "catalog", "checkout", "email", "frontend",
+            "gateway", "inventory", "notifications", "orders", "payments", "pricing",
+            "recommendations", "search", "shipping", "users", "worker", "scheduler"]
+COMMITS = 10
+
+
+def generate_sql(first: int, count: int, start: datetime, hours: int, order: str) -> str:
+    """`count` rows from row number `first`: ~50 entries per stream-id millisecond, event
+    times uniform over `hours` hours, gen-like levels, services, messages and latency."""
+    services = "[" + ", ".join(f"'{s}'" for s in SERVICES) + "]"
+    epoch = start.timestamp()
+    return f"""
+    WITH base AS (
+        -- Hash-based, not random(): a redelivered entry must decode to the same row.
+        SELECT i, hash(i) AS h, (hash(i, 'level') % 1000000) / 1e6 AS r,
+               (hash(i, 'ts') % 1000000) / 1e6 AS t,
+               round(exp((hash(i, 'latency') % 1000000) / 1e6 * 6), 2) AS latency
+        FROM range({first}, {first + count}) AS r(i)
+    ), rows AS (
+        SELECT
+            to_timestamp({epoch} + t * {hours * 3600}) AS ts,
+            CASE WHEN r < 0.12 THEN 'DEBUG' WHEN r < 0.86 THEN 'INFO' WHEN r < 0.95 THEN 'WARN'
+                 WHEN r < 0.998 THEN 'ERROR' ELSE 'FATAL' END AS level,
+            {services}[(h % 20)::BIGINT + 1] AS service,
+            'ip-10-0-' || ((h >> 8) % 5) || '-' || ((h >> 8) % 50 + 10) AS host,
+            CASE WHEN r >= 0.95 AND r < 0.998
+                 THEN 'GET /v1/orders 500 upstream payments timed out after '
+                      || latency::INT || 'ms'
+                 ELSE ['GET', 'POST', 'PUT'][((h >> 16) % 3)::BIGINT + 1] || ' /v1/items/'
+                      || (h % 99999) || ' 200 ' || latency::INT || 'ms' END AS message,
+            substr(md5(i::VARCHAR), 1, 16) AS trace_id,
+            '{{"latency_ms":' || latency || ',"user_id":' || (h % 20000) || '}}' AS attrs,
+            (1795000000000 + i // 50) || '-' || (i % 50) AS stream_id,
+            to_timestamp((1795000000000 + i // 50) / 1000.0) AS ingested_at
+        FROM base
+    )
+    SELECT *, strftime(ts, '%Y-%m-%d') AS date, strftime(ts, '%H') AS hour FROM rows {order}
+    """
+
+
+def build(data_dir: Path, variant: str, rows: int, hours: int, start: datetime) -> None:
+    import duckdb
+    from deltalake import DeltaTable, write_deltalake
+
+    from ingest.writer import open_table
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    schema = arrow_schema()
+    table = open_table(layout.table_path(data_dir), schema=schema)
+
+    def commit(sql: str) -> None:
+        data = con.sql(sql).to_arrow_table().cast(schema)
+        write_deltalake(table, data, mode="append", partition_by=layout.PARTITION_COLUMNS)
+
+    if variant == "compacted":
+        # Per hour, all its rows sorted by ts, in one file (what compaction writes).
+        staged = generate_sql(0, rows, start, hours, "")
+        con.execute(f"CREATE TABLE staged AS {staged}")
+        for (date, hour) in con.execute("SELECT DISTINCT date, hour FROM staged ORDER BY 1, 2"
+                                        ).fetchall():
+            commit(f"SELECT * FROM staged WHERE date = '{date}' AND hour = '{hour}' ORDER BY ts")
+        snapshot = lakestate.hours_of(DeltaTable(str(layout.table_path(data_dir))))
+        lakestate.record_compacted(data_dir, {k: list(h.files) for k, h in snapshot.items()})
+        return
+    per_commit = rows // COMMITS
+    for c in range(COMMITS):
+        commit(generate_sql(c * per_commit, per_commit, start, hours, ""))
+    if variant == "redelivered":
+        # A consumer crashed after committing: its batch comes again (0.5% of the rows).
+        commit(generate_sql(rows // 2, rows // 200, start, hours, ""))
+
+
+def lake_files(data_dir: Path) -> list[str]:
+    from deltalake import DeltaTable
+
+    return sorted(DeltaTable(str(layout.table_path(data_dir))).file_uris())
+
+
+def queries(start: datetime) -> list[tuple[str, str, list[str]]]:
+    """(name, SQL, extra `logs sql` flags)."""
+    hour = start + timedelta(hours=4)
+    date_s, hour_s = hour.strftime("%Y-%m-%d"), hour.strftime("%H")
+    return [
+        ("count", "select count(*) from logs", []),
+        ("1-hour group-by",
+         f"select service, level, count(*) from logs where date = '{date_s}' and "
+         f"hour = '{hour_s}' group by all order by all", []),
+        ("p95 per service",
+         "select service, quantile_cont((attrs->>'$.latency_ms')::double, 0.95) as p95 "
+         "from logs group by 1 order by 1", []),
+        ("message ILIKE scan",
+         "select count(*) from logs where message ilike '%timed out%'", []),
+    ]
+
+
+def raw_program(files: list[str], sql: str) -> str:
+    view = ("create view logs as select * from read_parquet(" + repr(files) +
+            ", hive_partitioning=true, hive_types={'date': varchar, 'hour': varchar})")
+    return f"import duckdb; duckdb.sql({view!r}); print(duckdb.sql({sql!r}).fetchall())"
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{cmd[:4]} failed: {done.stderr.decode()[-2000:]}")
+    return elapsed, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--hours", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--variants", default="compacted,uncompacted,redelivered")
+    parser.add_argument("--keep", type=Path, help="build (or reuse) the lakes here")
+    args = parser.parse_args()
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-query-"))
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}
+    results: list[tuple[str, str, float, float]] = []
+    try:
+        for variant in args.variants.split(","):
+            data_dir = root / variant
+            built = (layout.table_path(data_dir) / "_delta_log").exists()
+            if not built or not lake_files(data_dir):
+                began = time.perf_counter()
+                build(data_dir, variant, args.rows, args.hours, start)
+                print(f"built {variant}: {args.rows:,} rows in {time.perf_counter() - began:.0f} s",
+                      file=sys.stderr)
+            files = lake_files(data_dir)
+            print(f"{variant}: {len(files)} files", file=sys.stderr)
+            run_env = {**env, "LOGS_DATA_DIR": str(data_dir)}
+            for name, sql, flags in queries(start):
+                ours_cmd = [sys.executable, "-m", "ingest", "sql", sql, "-F", "csv", *flags]
+                raw_cmd = [sys.executable, "-c", raw_program(files, sql)]
+                timed(ours_cmd, run_env)  # warm the page cache and .pyc files
+                timed(raw_cmd, run_env)
+                ours, raw = [], []
+                for _ in range(args.repeat):
+                    ours.append(timed(ours_cmd, run_env)[0])
+                    raw.append(timed(raw_cmd, run_env)[0])
+                results.append((variant, name, statistics.median(ours), statistics.median(raw)))
+                print(f"  {name}: logs sql {results[-1][2]:.3f} s, raw {results[-1][3]:.3f} s",
+                      file=sys.stderr)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+    print(f"\n{args.rows:,} rows over {args.hours} hours; median of {args.repeat} runs, "
+          "whole process incl. interpreter start\n")
+    print("| lake | query | logs sql | raw duckdb | ratio |")
+    print("|---|---|---:|---:|---:|")
+    for variant, name, ours_s, raw_s in results:
+        print(f"| {variant} | {name} | {ours_s:.2f} s | {raw_s:.2f} s | {ours_s / raw_s:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
