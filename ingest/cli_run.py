@@ -27,6 +27,10 @@ def up(
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
     group: GroupOpt = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", min=1, max=65535, show_default=False,
+        help="Ingest process i serves Prometheus metrics on PORT+i-1 [env LOGS_METRICS_PORT]")]
+    = None,
 ) -> None:
     """Run everything: the embedded Redis (when no URL is set), N ingest processes and the
     scheduler, restarting any that crash. Ctrl-C stops all of them cleanly.
@@ -35,7 +39,8 @@ def up(
 
         logs up --consumers 2
     """
-    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group)
+    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group,
+                 metrics_port=metrics_port)
     producer_client(s).close()  # starts the embedded Redis when no URL is configured
     url = resolve_url(s)
     env = {
@@ -45,6 +50,7 @@ def up(
         "LOGS_STREAM": s.stream,
         "LOGS_GROUP": s.group,
     }
+    env.pop("LOGS_METRICS_PORT", None)  # each child gets its own port below
     root = ctx.find_root().obj or {}
     if root.get("config"):
         env["LOGS_CONFIG"] = str(root["config"])
@@ -52,7 +58,9 @@ def up(
     host = socket.gethostname()
     children = {
         # Stable consumer names: a restarted child re-reads its own pending entries at once.
-        f"ingest-{i}": [*python, "ingest", "--consumer", f"{host}-up-{i}"]
+        f"ingest-{i}": [*python, "ingest", "--consumer", f"{host}-up-{i}",
+                        *(["--metrics-port", str(s.metrics_port + i - 1)] if s.metrics_port
+                          else [])]
         for i in range(1, consumers + 1)
     }
     if scheduler:

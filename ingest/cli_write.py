@@ -128,6 +128,9 @@ def ingest(
                                                  show_default=False)] = None,
     batch_rows: Annotated[int | None, typer.Option(help="Rows per commit.", show_default=False)]
     = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", min=0, max=65535, show_default=False,
+        help="Serve Prometheus /metrics and /healthz on this port [env LOGS_METRICS_PORT]")] = None,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
@@ -142,7 +145,7 @@ def ingest(
     from ingest import consumer as consumer_mod
 
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group,
-                 consumer=consumer, batch_rows=batch_rows)
+                 consumer=consumer, batch_rows=batch_rows, metrics_port=metrics_port)
     started = time.monotonic()
     stats = consumer_mod.run(s, drain=drain)
     elapsed = time.monotonic() - started

@@ -573,4 +573,15 @@ def run(settings: Settings, drain: bool = False, install_signals: bool = True) -
     stop = StopSignal()
     if install_signals:
         stop.install()
-    return Consumer(settings, drain=drain, stop=stop).run()
+    consumer = Consumer(settings, drain=drain, stop=stop)
+    if settings.metrics_port is None:
+        return consumer.run()
+    from ingest import metrics
+
+    server = metrics.serve(settings.metrics_port, settings, lambda: consumer.stats)
+    consumer.on_commit = server.on_commit
+    log.info("consumer %s: metrics on %s/metrics", settings.consumer, server.url)
+    try:
+        return consumer.run()
+    finally:
+        server.close()
