@@ -10,7 +10,9 @@ are identical rows (decoding is deterministic), so they always fall into the sam
 
 from __future__ import annotations
 
+import bisect
 import fcntl
+import itertools
 import json
 import logging
 import math
@@ -20,6 +22,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -221,12 +224,8 @@ def compact_hour(
     work = spill / key.replace("/", "T")
     written: list[Written] = []
     try:
-        # Row groups small enough that a file can end near its target size.
-        per_file = target_file_size * max(1, hour.rows) // max(1, hour.nbytes)
-        group_rows = max(1024, min(ROW_GROUP_ROWS, per_file // 4))
-        batches = _sorted_batches([str(root / f) for f in hour.files], work, slice_bytes,
-                                  group_rows)
-        written = _write_files(batches, root, hour, work, target_file_size)
+        slices = _sorted_slices([str(root / f) for f in hour.files], work, slice_bytes)
+        written = _write_files(slices, root, hour, work, target_file_size)
         # delta-rs checks no conflicts for a transaction built from file actions, so we do:
         # an append to the hour since our snapshot means "busy, retry later". One landing in
         # the instant between this check and the commit is not lost either (we remove exactly
@@ -270,33 +269,57 @@ def _latest(root: Path) -> DeltaTable:
 
 # -- the bounded-memory merge ---------------------------------------------------------------------
 
-def _sorted_batches(files: list[str], spill: Path, slice_bytes: int,
-                    group_rows: int = ROW_GROUP_ROWS) -> Iterator[pa.RecordBatch]:
-    """The hour's rows, each stream_id once, in `ts` order, as Arrow batches of the table schema."""
+@dataclass(frozen=True)
+class _Unit:
+    """A piece read at once: a whole small file, or one row group of a big (compacted) one."""
+
+    path: str
+    group: int | None
+    rows: int
+    first: int
+    last: int
+    """Epoch seconds of its smallest and largest `ts` (from the Parquet footer)."""
+
+
+def _sorted_slices(files: list[str], spill: Path, slice_bytes: int) -> Iterator[pl.DataFrame]:
+    """The hour's rows, each stream_id once, in `ts` order, one time slice at a time.
+
+    Pieces whose `ts` range lies inside one slice are read when that slice is merged (with
+    ingest's time-ordered commits and compacted files' sorted row groups that is nearly all);
+    pieces spanning several slices are first split into per-slice spill files.
+    """
     import polars as pl
 
-    rows = _row_counts(files)
-    row_bytes = _row_bytes(files, rows)
-    slices = max(1, math.ceil(sum(rows) * row_bytes / slice_bytes))
+    units = _units(files)
+    row_bytes = _row_bytes(units)
+    slices = max(1, math.ceil(sum(u.rows for u in units) * row_bytes / slice_bytes))
     if slices == 1:
-        yield from _emit(_read(files), group_rows)
+        yield _dedup_sort(_read(units))
         return
     bounds = _slice_bounds(files, slices)
-    for paths in _spill(files, rows, bounds, spill, max(1, int(slice_bytes / row_bytes))):
-        frame = pl.scan_ipc(paths).collect()
-        for path in paths:
-            path.unlink()
-        yield from _emit(frame, group_rows)
-        del frame
+    direct: dict[int, list[_Unit]] = {}
+    spanning: list[_Unit] = []
+    for unit in units:
+        first, last = (bisect.bisect_right(bounds, t) for t in (unit.first, unit.last))
+        if first == last:
+            direct.setdefault(first, []).append(unit)
+        else:
+            spanning.append(unit)
+    spilled = _spill(spanning, bounds, spill, max(1, int(slice_bytes / row_bytes)))
+    for number in range(len(bounds) + 1):
+        parts = []
+        if direct.get(number):
+            parts.append(_read(direct[number]))
+        if spilled.get(number):
+            parts.extend(pl.read_ipc(path) for path in spilled[number])
+            for path in spilled[number]:
+                path.unlink()
+        if parts:
+            yield _dedup_sort(pl.concat(parts, rechunk=False))
 
 
-def _emit(frame: pl.DataFrame, group_rows: int) -> Iterator[pa.RecordBatch]:
-    import polars as pl
-
-    frame = frame.unique(subset="stream_id", keep="any").sort(["ts", "stream_id"])
-    table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
-    del frame
-    yield from table.cast(_file_schema()).to_batches(max_chunksize=group_rows)
+def _dedup_sort(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.unique(subset="stream_id", keep="any").sort("ts")
 
 
 def _file_schema() -> pa.Schema:
@@ -307,34 +330,58 @@ def _file_schema() -> pa.Schema:
     return schema
 
 
-def _read(files: list[str]) -> pl.DataFrame:
-    import polars as pl
-
-    return pl.read_parquet(files, columns=_file_schema().names, hive_partitioning=False)
-
-
-def _row_counts(files: list[str]) -> list[int]:
+def _units(files: list[str]) -> list[_Unit]:
     import pyarrow.parquet as pq
 
-    return [pq.read_metadata(path).num_rows for path in files]
+    units = []
+    for path in files:
+        meta = pq.read_metadata(path)
+        column = meta.schema.to_arrow_schema().get_field_index("ts")
+        groups = meta.num_row_groups
+        for group in range(groups):
+            rows = meta.row_group(group).num_rows
+            stats = meta.row_group(group).column(column).statistics
+            if stats is not None and stats.has_min_max:
+                first, last = stats.min_raw // 1_000_000, stats.max_raw // 1_000_000
+            else:  # unknown range: treat it as spanning everything
+                first, last = -(2**62), 2**62
+            if rows:
+                units.append(_Unit(path, None if groups == 1 else group, rows, first, last))
+    return units
 
 
-def _row_bytes(files: list[str], rows: list[int]) -> float:
-    """In-memory bytes per row, measured on the smallest non-empty file (Parquet's own
-    "uncompressed" size is after dictionary encoding and underestimates it several times)."""
-    candidates = [(n, path) for n, path in zip(rows, files, strict=True) if n > 0]
-    if not candidates:
+def _read(units: list[_Unit]) -> pl.DataFrame:
+    """Whole files through Polars' parallel reader, row groups of big files through pyarrow."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    columns = _file_schema().names
+    whole = [u.path for u in units if u.group is None]
+    frames = [pl.read_parquet(whole, columns=columns, hive_partitioning=False)] if whole else []
+    groups: dict[str, list[int]] = {}
+    for unit in units:
+        if unit.group is not None:
+            groups.setdefault(unit.path, []).append(unit.group)
+    for path, numbers in groups.items():
+        table = pq.ParquetFile(path).read_row_groups(numbers, columns=columns)
+        frames.append(pl.from_arrow(table))  # type: ignore[arg-type]
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+
+
+def _row_bytes(units: list[_Unit]) -> float:
+    """In-memory bytes per row, measured on the smallest piece (Parquet's own "uncompressed"
+    size is after dictionary encoding and underestimates it several times)."""
+    if not units:
         return 1.0
-    _, path = min(candidates)
-    frame = _read([path])
+    frame = _read([min(units, key=lambda u: u.rows)])
     return max(1.0, frame.estimated_size() / max(1, frame.height))
 
 
 def _slice_bounds(files: list[str], slices: int) -> list[int]:
     """Epoch seconds cutting the hour into `slices` parts of about equal row counts.
 
-    A per-second histogram (at most 3600 groups) is enough and costs no memory; a burst inside
-    one second only makes that slice bigger.
+    A per-second histogram (at most 3600 groups, streamed) is enough; a burst inside one
+    second only makes that slice bigger.
     """
     import polars as pl
 
@@ -355,36 +402,46 @@ def _slice_bounds(files: list[str], slices: int) -> list[int]:
     return bounds
 
 
-def _spill(files: list[str], rows: list[int], bounds: list[int], spill: Path,
-           group_rows: int) -> list[list[Path]]:
-    """Pass 1: read the files a few at a time and append each group's rows of every time slice
-    to that slice's spill files. Returns the files of each slice, in time order."""
+def _spill(units: list[_Unit], bounds: list[int], spill: Path,
+           group_rows: int) -> dict[int, list[Path]]:
+    """Split pieces spanning several slices into per-slice Arrow IPC files, a memory budget of
+    pieces at a time; the writes run beside the next read."""
     import polars as pl
 
+    if not units:
+        return {}
     spill.mkdir(parents=True, exist_ok=True)
     cuts = pl.Series("bounds", bounds, dtype=pl.Int64)
     parts: dict[int, list[Path]] = {}
-    for number, group in enumerate(_groups(files, rows, group_rows)):
-        frame = _read(group)
-        index = cuts.search_sorted(frame["ts"].dt.epoch("us") // 1_000_000, side="right")
-        frame = frame.with_columns(_slice=index)
-        for (piece,), part in frame.partition_by("_slice", as_dict=True).items():
-            path = spill / f"{piece:05d}-{number:05d}.arrow"
-            part.drop("_slice").write_ipc(path, compression="lz4")
-            parts.setdefault(int(piece), []).append(path)  # type: ignore[call-overload]
-        del frame
-    return [parts[n] for n in sorted(parts)]
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="compact-spill") as pool:
+        pending: list[Future[None]] = []
+        for number, group in enumerate(_groups(units, group_rows)):
+            frame = _read(group)
+            index = cuts.search_sorted(frame["ts"].dt.epoch("us") // 1_000_000, side="right")
+            pieces = frame.with_columns(_slice=index).partition_by(
+                "_slice", as_dict=True, include_key=False)
+            del frame
+            for future in pending:  # at most one group in flight: memory stays bounded
+                future.result()
+            pending = []
+            for (piece,), part in pieces.items():
+                path = spill / f"{piece:05d}-{number:05d}.arrow"
+                pending.append(pool.submit(part.write_ipc, path, compression="uncompressed"))
+                parts.setdefault(int(piece), []).append(path)  # type: ignore[call-overload]
+        for future in pending:
+            future.result()
+    return parts
 
 
-def _groups(files: list[str], rows: list[int], budget: int) -> Iterator[list[str]]:
-    group: list[str] = []
+def _groups(units: list[_Unit], budget: int) -> Iterator[list[_Unit]]:
+    group: list[_Unit] = []
     held = 0
-    for path, size in zip(files, rows, strict=True):
-        if group and held + size > budget:
+    for unit in units:
+        if group and held + unit.rows > budget:
             yield group
             group, held = [], 0
-        group.append(path)
-        held += size
+        group.append(unit)
+        held += unit.rows
     if group:
         yield group
 
@@ -397,101 +454,108 @@ class Written:
     rows: int
 
 
-def _write_files(batches: Iterator[pa.RecordBatch], root: Path, hour: HourFiles, work: Path,
+def _write_files(slices: Iterator[pl.DataFrame], root: Path, hour: HourFiles, work: Path,
                  target_file_size: int) -> list[Written]:
-    """Stream sorted batches into zstd Parquet files of about `target_file_size` bytes, staged
-    outside the lake, fsynced, then moved into the hour's directory (not yet committed)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Stream the sorted slices through Polars' Parquet sink (zstd, compressed in parallel)
+    into files of about `target_file_size`, staged outside the lake, fsynced, then moved into
+    the hour's directory (not yet committed)."""
+    import polars as pl
+    from polars.io.plugins import register_io_source
 
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        first = next(slices)
+    except StopIteration:
+        return []
+    rows_per_file = _rows_per_file(first, target_file_size)
+    group_rows = max(1024, min(ROW_GROUP_ROWS, rows_per_file // 4))
+    schema = first.schema
+
+    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
+               batch_size: int | None) -> Iterator[pl.DataFrame]:
+        for frame in itertools.chain([first], slices):
+            yield frame if with_columns is None else frame.select(with_columns)
+
+    staged = work / "out"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    register_io_source(source, schema=schema).sink_parquet(
+        pl.PartitionBy(staged, max_rows_per_file=rows_per_file, approximate_bytes_per_file=None),
+        compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=group_rows,
+        maintain_order=True, mkdir=True,
+    )
     folder = f"date={hour.date}/hour={hour.hour}"
     (root / folder).mkdir(parents=True, exist_ok=True)
     written: list[Written] = []
-    stats: _Stats | None = None
-    sink: pa.NativeFile | None = None
-    writer: pq.ParquetWriter | None = None
-    staged = work / "out.parquet"
-
-    def finish() -> None:
-        assert writer is not None and sink is not None and stats is not None
-        writer.close()
-        sink.close()
-        with open(staged, "rb") as handle:
-            os.fsync(handle.fileno())
-        relative = f"{folder}/part-00000-{uuid.uuid4()}-c000.zstd.parquet"
-        os.replace(staged, root / relative)
-        written.append(Written(stats.action(relative, root, hour), stats.rows))
-
     try:
-        for batch in batches:
-            if writer is None:
-                sink = pa.OSFile(str(staged), "wb")
-                writer = pq.ParquetWriter(sink, batch.schema, compression="zstd",
-                                          compression_level=ZSTD_LEVEL)
-                stats = _Stats()
-            assert sink is not None and stats is not None
-            writer.write_batch(batch, row_group_size=batch.num_rows)
-            stats.add(batch)
-            if sink.tell() >= target_file_size:
-                finish()
-                writer = None
-        if writer is not None:
-            finish()
+        for path in sorted(staged.glob("*.parquet")):
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+            relative = f"{folder}/part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+            os.replace(path, root / relative)
+            written.append(_add_action(root, relative, hour))
     except BaseException:
         _discard(root, written)
         raise
     return written
 
 
-class _Stats:
-    """Delta file statistics (numRecords, min/max, nullCount) gathered while writing."""
+def _rows_per_file(sample: pl.DataFrame, target_file_size: int) -> int:
+    """Rows that make a file of about `target_file_size`: compress a sample to find out."""
+    import io
 
-    BOUNDED = ("ts", "ingested_at", "level", "service", "host", "stream_id")
+    probe = sample.head(50_000)
+    buffer = io.BytesIO()
+    probe.write_parquet(buffer, compression="zstd", compression_level=ZSTD_LEVEL)
+    per_row = max(1.0, buffer.tell() / max(1, probe.height))
+    return max(1, int(target_file_size / per_row))
 
-    def __init__(self) -> None:
-        self.rows = 0
-        self.low: dict[str, object] = {}
-        self.high: dict[str, object] = {}
-        self.nulls: dict[str, int] = {}
 
-    def add(self, batch: pa.RecordBatch) -> None:
-        import pyarrow.compute as pc
+BOUNDED = ("ts", "ingested_at", "level", "service", "host", "stream_id")
+"""Columns whose min/max go into the Delta statistics (the long text ones would be truncated)."""
 
-        self.rows += batch.num_rows
-        for name in batch.schema.names:
-            column = batch.column(name)
-            self.nulls[name] = self.nulls.get(name, 0) + column.null_count
-            if name not in self.BOUNDED or column.null_count == len(column):
+
+def _add_action(root: Path, relative: str, hour: HourFiles) -> Written:
+    """The Delta add action of a written file, statistics from its Parquet footer."""
+    import pyarrow.parquet as pq
+    from deltalake.transaction import AddAction
+
+    path = root / relative
+    meta = pq.read_metadata(path)
+    names = meta.schema.to_arrow_schema().names
+    low: dict[str, object] = {}
+    high: dict[str, object] = {}
+    nulls = dict.fromkeys(names, 0)
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for i, name in enumerate(names):
+            stats = group.column(i).statistics
+            if stats is None:
                 continue
-            bounds = pc.min_max(column)
-            low, high = bounds["min"].as_py(), bounds["max"].as_py()
-            if name not in self.low or low < self.low[name]:  # type: ignore[operator]
-                self.low[name] = low
-            if name not in self.high or high > self.high[name]:  # type: ignore[operator]
-                self.high[name] = high
-
-    def action(self, relative: str, root: Path, hour: HourFiles) -> AddAction:
-        from deltalake.transaction import AddAction
-
-        path = root / relative
-        stats = {
-            "numRecords": self.rows,
-            "minValues": {k: _stat(v, up=False) for k, v in self.low.items()},
-            "maxValues": {k: _stat(v, up=True) for k, v in self.high.items()},
-            "nullCount": self.nulls,
-        }
-        return AddAction(relative, path.stat().st_size, {"date": hour.date, "hour": hour.hour},
-                         int(path.stat().st_mtime * 1000), False, json.dumps(stats))
+            nulls[name] += stats.null_count or 0
+            if name not in BOUNDED or not stats.has_min_max:
+                continue
+            a, b = ((stats.min_raw, stats.max_raw) if name in ("ts", "ingested_at")
+                    else (stats.min, stats.max))
+            low[name] = a if name not in low else min(low[name], a)  # type: ignore[type-var]
+            high[name] = b if name not in high else max(high[name], b)  # type: ignore[type-var]
+    stats_json = {
+        "numRecords": meta.num_rows,
+        "minValues": {k: _stat(k, v, up=False) for k, v in low.items()},
+        "maxValues": {k: _stat(k, v, up=True) for k, v in high.items()},
+        "nullCount": nulls,
+    }
+    info = path.stat()
+    action = AddAction(relative, info.st_size, {"date": hour.date, "hour": hour.hour},
+                       int(info.st_mtime * 1000), False, json.dumps(stats_json))
+    return Written(action, meta.num_rows)
 
 
-def _stat(value: object, up: bool) -> object:
+def _stat(name: str, value: object, up: bool) -> object:
     """Delta writes timestamp statistics in milliseconds: round the max up, the min down."""
-    if isinstance(value, datetime):
-        ms = value.replace(microsecond=value.microsecond // 1000 * 1000)
-        if up and ms != value:
-            ms += timedelta(milliseconds=1)
-        return ms.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if name in ("ts", "ingested_at") and isinstance(value, int):
+        ms = value // 1000 + (1 if up and value % 1000 else 0)
+        moment = layout.EPOCH + timedelta(milliseconds=ms)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
     return value
 
 
