@@ -274,7 +274,8 @@ class _Unit:
     """A piece read at once: a whole small file, or one row group of a big (compacted) one."""
 
     path: str
-    group: int | None
+    offset: int | None
+    """First row of the row group in its file; None for a whole file."""
     rows: int
     first: int
     last: int
@@ -338,6 +339,7 @@ def _units(files: list[str]) -> list[_Unit]:
         meta = pq.read_metadata(path)
         column = meta.schema.to_arrow_schema().get_field_index("ts")
         groups = meta.num_row_groups
+        offset = 0
         for group in range(groups):
             rows = meta.row_group(group).num_rows
             stats = meta.row_group(group).column(column).statistics
@@ -346,34 +348,41 @@ def _units(files: list[str]) -> list[_Unit]:
             else:  # unknown range: treat it as spanning everything
                 first, last = -(2**62), 2**62
             if rows:
-                units.append(_Unit(path, None if groups == 1 else group, rows, first, last))
+                units.append(_Unit(path, None if groups == 1 else offset, rows, first, last))
+            offset += rows
     return units
 
 
 def _read(units: list[_Unit]) -> pl.DataFrame:
-    """Whole files through Polars' parallel reader, row groups of big files through pyarrow."""
+    """Whole files through Polars' parallel reader; row groups of big files as row ranges
+    (Polars reads only the row groups a slice touches)."""
     import polars as pl
-    import pyarrow.parquet as pq
 
     columns = _file_schema().names
-    whole = [u.path for u in units if u.group is None]
+    whole = [u.path for u in units if u.offset is None]
     frames = [pl.read_parquet(whole, columns=columns, hive_partitioning=False)] if whole else []
-    groups: dict[str, list[int]] = {}
-    for unit in units:
-        if unit.group is not None:
-            groups.setdefault(unit.path, []).append(unit.group)
-    for path, numbers in groups.items():
-        table = pq.ParquetFile(path).read_row_groups(numbers, columns=columns)
-        frames.append(pl.from_arrow(table))  # type: ignore[arg-type]
+    ranges: list[tuple[str, int, int]] = []  # contiguous row groups of a file merged
+    for unit in sorted((u for u in units if u.offset is not None),
+                       key=lambda u: (u.path, u.offset or 0)):
+        offset = unit.offset or 0
+        if ranges and ranges[-1][0] == unit.path and sum(ranges[-1][1:]) == offset:
+            ranges[-1] = (unit.path, ranges[-1][1], ranges[-1][2] + unit.rows)
+        else:
+            ranges.append((unit.path, offset, unit.rows))
+    for path, offset, rows in ranges:
+        frames.append(pl.scan_parquet(path, hive_partitioning=False).select(columns)
+                      .slice(offset, rows).collect())
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
 
 
 def _row_bytes(units: list[_Unit]) -> float:
-    """In-memory bytes per row, measured on the smallest piece (Parquet's own "uncompressed"
-    size is after dictionary encoding and underestimates it several times)."""
+    """In-memory bytes per row, measured on the biggest and the median piece (they carry the
+    volume; Parquet's own "uncompressed" size is after encoding and far too small)."""
     if not units:
         return 1.0
-    frame = _read([min(units, key=lambda u: u.rows)])
+    by_size = sorted(units, key=lambda u: u.rows)
+    sample = [by_size[-1]] + ([by_size[len(by_size) // 2]] if len(by_size) > 2 else [])
+    frame = _read(sample)
     return max(1.0, frame.estimated_size() / max(1, frame.height))
 
 

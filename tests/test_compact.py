@@ -169,11 +169,25 @@ def test_time_slices_spill_path_gives_the_same_rows_as_one_pass(data_dir: Path,
     fill_hour(data_dir, start, 0, 6000, commits=6, redeliver=200)
     before = distinct_rows(data_dir)
     # A tiny memory budget forces many time slices through the on-disk spill.
-    report = compact.compact(data_dir, target_file_size=128 << 20, grace=0,
+    report = compact.compact(data_dir, target_file_size=64 << 10, grace=0,
                              slice_bytes=64 * 1024)
     assert [(h.outcome, h.rows_after) for h in report.hours] == [("compacted", 6000)]
     assert distinct_rows(data_dir) == before
     assert not any(compact.spill_root(data_dir).iterdir())
+    ts = [r[0] for r in lake_rows(data_dir, "select ts from t")]
+    assert ts == sorted(ts)
+
+    # Late rows into the compacted hour: its files are now read row group by row group.
+    compacted = hour_files(data_dir)[key_of(start)]
+    assert len(compacted) > 1
+    assert pq.ParquetFile(layout.table_path(data_dir) / compacted[0]).num_row_groups > 1
+    LakeWriter(data_dir).commit(entries(start, range(70_000, 70_500), late=True)
+                                + entries(start, range(10, 20)))
+    before = distinct_rows(data_dir)
+    report = compact.compact(data_dir, target_file_size=128 << 20, grace=0,
+                             slice_bytes=64 * 1024)
+    assert [(h.outcome, h.rows_after) for h in report.hours] == [("compacted", 6500)]
+    assert distinct_rows(data_dir) == before
     ts = [r[0] for r in lake_rows(data_dir, "select ts from t")]
     assert ts == sorted(ts)
 
