@@ -4,6 +4,7 @@ and takes over when the first is killed, and a failing job is logged and retried
 
 from __future__ import annotations
 
+import fcntl
 import json
 import signal
 import subprocess
@@ -165,6 +166,31 @@ def test_a_second_scheduler_stands_by_and_takes_over_when_the_first_dies(
         first.kill()
         if second is not None:
             second.kill()
+
+
+def test_sigterm_during_a_job_that_does_not_finish_still_exits_0(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    start = closed_hour(11)
+    fill_hour(data_dir, start, 0, 300)
+    # Hold the compaction lock: the scheduler's compaction job blocks inside its run.
+    folder = layout.state_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "compact.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sched = Scheduler({**env, **FAST})
+        try:
+            wait_for("the scheduler took the lease", lambda: "took the lease" in sched.text)
+            time.sleep(1)  # the compaction job is now waiting for the lock
+            code = sched.stop()
+        finally:
+            sched.kill()
+    assert code == 0, sched.text
+    assert "stopped while job compact was still running" in sched.text
+    # Nothing half-done: the hour is as it was, and the next run compacts it.
+    assert len(lakestate.snapshot(data_dir)[key_of(start)].files) == 5
+    assert run_logs(["compact"], env).returncode == 0
+    assert len(lakestate.snapshot(data_dir)[key_of(start)].files) == 1
 
 
 def test_a_failing_job_is_logged_and_retried_without_killing_the_scheduler(
