@@ -34,9 +34,21 @@ from ingest.producer import xadd_all  # noqa: E402
 def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = redis_server.free_port()
     proc = subprocess.Popen(
-        [redis_server.find_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            redis_server.find_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
     for _ in range(200):
@@ -55,8 +67,9 @@ def ceiling(client: redis.Redis, stream: str, total: int) -> float:
     seen = 0
     started = time.perf_counter()
     while seen < total:
-        reply = client.execute_command("XREADGROUP", "GROUP", "ceiling", "c", "COUNT", 10000,
-                                       "STREAMS", stream, ">")
+        reply = client.execute_command(
+            "XREADGROUP", "GROUP", "ceiling", "c", "COUNT", 10000, "STREAMS", stream, ">"
+        )
         batch = reply[0][1]
         client.execute_command("XACK", stream, "ceiling", *[e[0] for e in batch])
         seen += len(batch)
@@ -64,11 +77,19 @@ def ceiling(client: redis.Redis, stream: str, total: int) -> float:
 
 
 def run_ingest(port: int, stream: str, data_dir: Path) -> tuple[float, int, str]:
-    env = {"LOGS_REDIS_URL": f"redis://127.0.0.1:{port}/0", "LOGS_STREAM": stream,
-           "LOGS_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
+    env = {
+        "LOGS_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "LOGS_STREAM": stream,
+        "LOGS_DATA_DIR": str(data_dir),
+        "PATH": "/usr/bin:/bin",
+    }
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    res = subprocess.run([sys.executable, "-m", "ingest", "-q", "ingest", "--drain",
-                          "--consumer", "bench"], env=env, capture_output=True, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-m", "ingest", "-q", "ingest", "--drain", "--consumer", "bench"],
+        env=env,
+        capture_output=True,
+        cwd=ROOT,
+    )
     rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     err = res.stderr.decode()
     match = re.search(r"ingested (\d+) entries.* in ([\d.]+) s", err)

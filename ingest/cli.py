@@ -6,6 +6,7 @@ inside the commands, so `logs --help` starts instantly.
 
 from __future__ import annotations
 
+import contextlib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,7 @@ from ingest.cli_common import setup_logging
 app = typer.Typer(
     name="logs",
     help="loglake: Redis Stream -> hourly Delta Lake of logs, queried with SQL.\n\n"
-    "Start with `logs demo`, then `logs sql \"select level, count(*) from logs group by 1\"`.",
+    'Start with `logs demo`, then `logs sql "select level, count(*) from logs group by 1"`.',
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
@@ -30,10 +31,8 @@ app = typer.Typer(
 def _versions() -> str:
     parts = []
     for dist in ("duckdb", "polars", "deltalake", "redis"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             parts.append(f"{dist} {version(dist)}")
-        except PackageNotFoundError:
-            pass
     try:
         ours = version("loglake")
     except PackageNotFoundError:
@@ -54,18 +53,24 @@ def main(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Config file [env LOGS_CONFIG; default ./logs.toml]",
-                     show_default=False),
+        typer.Option(
+            "--config",
+            help="Config file [env LOGS_CONFIG; default ./logs.toml]",
+            show_default=False,
+        ),
     ] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log lines.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log lines.")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
     log_format: Annotated[
         str, typer.Option("--log-format", help="Our own log lines: text or json.")
     ] = "text",
     _version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True,
-                     help="Print versions and exit."),
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print versions and exit."
+        ),
     ] = False,
 ) -> None:
     """loglake: Redis Stream -> hourly Delta Lake of logs, queried with SQL."""

@@ -5,6 +5,7 @@ The only place (with the command modules) that writes to the terminal. Light imp
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -25,22 +26,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-dir", "-d", help="Data directory [env LOGS_DATA_DIR; default ./data]",
-                 show_default=False),
+    typer.Option(
+        "--data-dir",
+        "-d",
+        help="Data directory [env LOGS_DATA_DIR; default ./data]",
+        show_default=False,
+    ),
 ]
 RedisUrlOpt = Annotated[
     str | None,
-    typer.Option("--redis-url", help="Redis URL [env LOGS_REDIS_URL; default: embedded server]",
-                 show_default=False),
+    typer.Option(
+        "--redis-url",
+        help="Redis URL [env LOGS_REDIS_URL; default: embedded server]",
+        show_default=False,
+    ),
 ]
 StreamOpt = Annotated[
     str | None,
-    typer.Option("--stream", help="Stream name [env LOGS_STREAM; default logs]", show_default=False),
+    typer.Option(
+        "--stream", help="Stream name [env LOGS_STREAM; default logs]", show_default=False
+    ),
 ]
 GroupOpt = Annotated[
     str | None,
-    typer.Option("--group", help="Consumer group [env LOGS_GROUP; default lake]",
-                 show_default=False),
+    typer.Option(
+        "--group", help="Consumer group [env LOGS_GROUP; default lake]", show_default=False
+    ),
 ]
 
 
@@ -60,12 +71,11 @@ def resolve(ctx: typer.Context | None = None, **flags: Any) -> config.Resolved:
 
 # -- output and errors --------------------------------------------------------------------------
 
+
 def error(message: str, hint: str | None = None) -> None:
     """`logs: error: <message>` on stderr, after flushing stdout so the order stays readable."""
-    try:
+    with contextlib.suppress(BrokenPipeError, ValueError):
         sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        pass
     sys.stderr.write(f"logs: error: {message}\n")
     if hint:
         sys.stderr.write(f"hint: {hint}\n")
@@ -110,14 +120,17 @@ def edge(fn: F) -> F:
 
 # -- our own process logs ------------------------------------------------------------------------
 
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        })
+        return json.dumps(
+            {
+                "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False, fmt: str = "text") -> None:
@@ -126,8 +139,9 @@ def setup_logging(verbose: int = 0, quiet: bool = False, fmt: str = "text") -> N
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(message)s",
-                                               "%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-5s %(message)s", "%H:%M:%S")
+        )
     root = logging.getLogger("logs")
     root.handlers[:] = [handler]
     root.setLevel(level)

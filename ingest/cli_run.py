@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,18 +19,26 @@ from ingest.redis_conn import resolve_url
 @edge
 def up(
     ctx: typer.Context,
-    consumers: Annotated[int, typer.Option("--consumers", "-c", min=1, max=64,
-                                           help="Ingest processes to run.")] = 1,
-    scheduler: Annotated[bool, typer.Option(help="Also run the scheduler (compaction, "
-                                            "rollups, retention).")] = True,
+    consumers: Annotated[
+        int, typer.Option("--consumers", "-c", min=1, max=64, help="Ingest processes to run.")
+    ] = 1,
+    scheduler: Annotated[
+        bool, typer.Option(help="Also run the scheduler (compaction, rollups, retention).")
+    ] = True,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
     group: GroupOpt = None,
-    metrics_port: Annotated[int | None, typer.Option(
-        "--metrics-port", min=1, max=65535, show_default=False,
-        help="Ingest process i serves Prometheus metrics on PORT+i-1 [env LOGS_METRICS_PORT]")]
-    = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            show_default=False,
+            help="Ingest process i serves Prometheus metrics on PORT+i-1 [env LOGS_METRICS_PORT]",
+        ),
+    ] = None,
 ) -> None:
     """Run everything: the embedded Redis (when no URL is set), N ingest processes and the
     scheduler, restarting any that crash. Ctrl-C stops all of them cleanly.
@@ -39,8 +47,14 @@ def up(
 
         logs up --consumers 2
     """
-    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group,
-                 metrics_port=metrics_port)
+    s = settings(
+        ctx,
+        data_dir=data_dir,
+        redis_url=redis_url,
+        stream=stream,
+        group=group,
+        metrics_port=metrics_port,
+    )
     producer_client(s).close()  # starts the embedded Redis when no URL is configured
     url = resolve_url(s)
     env = {
@@ -58,9 +72,13 @@ def up(
     host = socket.gethostname()
     children = {
         # Stable consumer names: a restarted child re-reads its own pending entries at once.
-        f"ingest-{i}": [*python, "ingest", "--consumer", f"{host}-up-{i}",
-                        *(["--metrics-port", str(s.metrics_port + i - 1)] if s.metrics_port
-                          else [])]
+        f"ingest-{i}": [
+            *python,
+            "ingest",
+            "--consumer",
+            f"{host}-up-{i}",
+            *(["--metrics-port", str(s.metrics_port + i - 1)] if s.metrics_port else []),
+        ]
         for i in range(1, consumers + 1)
     }
     if scheduler:
@@ -71,8 +89,10 @@ def up(
     sup = Supervisor(children, env)
     signal.signal(signal.SIGINT, sup.request_stop)
     signal.signal(signal.SIGTERM, sup.request_stop)
-    note(f"logs up: {consumers} ingest process(es){' + scheduler' if scheduler else ''} on "
-         f"stream {s.stream}; Ctrl-C stops")
+    note(
+        f"logs up: {consumers} ingest process(es){' + scheduler' if scheduler else ''} on "
+        f"stream {s.stream}; Ctrl-C stops"
+    )
     sup.run()
     note("logs up: stopped")
 
@@ -116,10 +136,12 @@ Next, try:
 @edge
 def demo(
     ctx: typer.Context,
-    count: Annotated[int, typer.Option("--count", "-n", min=1000,
-                                       help="Entries to generate.")] = 200_000,
-    hours: Annotated[int, typer.Option(min=1, max=48, help="Spread them over the last H hours.")]
-    = 6,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1000, help="Entries to generate.")
+    ] = 200_000,
+    hours: Annotated[
+        int, typer.Option(min=1, max=48, help="Spread them over the last H hours.")
+    ] = 6,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
@@ -140,8 +162,13 @@ def demo(
     from ingest.generate import entries
     from ingest.producer import xadd_all
 
-    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream,
-                 consumer=f"{socket.gethostname()}-demo")
+    s = settings(
+        ctx,
+        data_dir=data_dir,
+        redis_url=redis_url,
+        stream=stream,
+        consumer=f"{socket.gethostname()}-demo",
+    )
     logger = logging.getLogger("logs")
     if logger.level != logging.DEBUG:
         # The steps below say what happened; per-commit lines would drown them (-v shows them).
@@ -155,14 +182,20 @@ def demo(
         steps.done(f"Redis at {s.masked_redis_url() if s.redis_url else resolve_url(s)}")
 
         steps.start(f"Generating {count - late:,} entries over {hours} h", count - late)
-        sent = xadd_all(r, s.stream, entries(count - late, hours=hours, seed=seed,
-                                             malformed=0.0002), progress=steps.advance)
+        sent = xadd_all(
+            r,
+            s.stream,
+            entries(count - late, hours=hours, seed=seed, malformed=0.0002),
+            progress=steps.advance,
+        )
         steps.done(f"generated {sent:,} entries (a few malformed)")
 
         steps.start("Ingesting", sent)
         stats = Consumer(s, drain=True, on_commit=lambda st: steps.advance(st.ingested)).run()
-        steps.done(f"ingested {stats.ingested:,} rows in {stats.commits} commits, "
-                   f"dead-lettered {stats.dead_lettered}")
+        steps.done(
+            f"ingested {stats.ingested:,} rows in {stats.commits} commits, "
+            f"dead-lettered {stats.dead_lettered}"
+        )
 
         steps.start("Compacting closed hours")
         report = compact.compact(s.data_dir, target_file_size=s.target_file_size, grace=0)
@@ -170,12 +203,15 @@ def demo(
 
         steps.start(f"Adding {late:,} late entries to hours already compacted")
         now = time.time()
-        sent_late = xadd_all(r, s.stream, entries(late, hours=hours - 1, seed=seed + 1,
-                                                  now=now - 3600))
+        sent_late = xadd_all(
+            r, s.stream, entries(late, hours=hours - 1, seed=seed + 1, now=now - 3600)
+        )
         more = Consumer(s, drain=True).run()
         report = compact.compact(s.data_dir, target_file_size=s.target_file_size, grace=0)
-        steps.done(f"{sent_late:,} late entries ingested ({more.ingested:,} rows); "
-                   f"recompacted {report.summary()}")
+        steps.done(
+            f"{sent_late:,} late entries ingested ({more.ingested:,} rows); "
+            f"recompacted {report.summary()}"
+        )
 
         steps.start("Rolling up hours and days")
         rolled = rollup.rollup(s.data_dir)
@@ -201,16 +237,20 @@ class _Steps:
     """One line per step on stderr; a rich progress bar while it runs when stderr is a terminal."""
 
     def __enter__(self) -> _Steps:
-        self.progress = None
+        self.progress: Any = None
+        self.task: Any = None
         if sys.stderr.isatty() and not os.environ.get("CI"):
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), console=Console(stderr=True),
-                                     transient=True)
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.progress.start()
-        self.task = None
         return self
 
     def start(self, what: str, total: int | None = None) -> None:

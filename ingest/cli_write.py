@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +15,7 @@ from ingest.config import Settings
 from ingest.redis_conn import connect, resolve_url
 
 
-class Shape(str, Enum):
+class Shape(StrEnum):
     fields = "fields"
     json = "json"
     text = "text"
@@ -26,16 +26,20 @@ def producer_client(s: Settings):  # type: ignore[no-untyped-def]
     if not s.redis_url:
         url, started = redis_server.start(s.data_dir)
         if started:
-            note(f"started the embedded Redis at {url} (data in {s.data_dir}/redis; "
-                 "`logs down` stops it)")
+            note(
+                f"started the embedded Redis at {url} (data in {s.data_dir}/redis; "
+                "`logs down` stops it)"
+            )
     return connect(resolve_url(s, start_embedded=True))
 
 
 @edge
 def send(
     ctx: typer.Context,
-    files: Annotated[list[Path] | None, typer.Argument(help="Files to send; stdin when none.",
-                                                      show_default=False)] = None,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files to send; stdin when none.", show_default=False),
+    ] = None,
     service: Annotated[str | None, typer.Option(help="Service for lines that have none.")] = None,
     host: Annotated[str | None, typer.Option(help="Host for lines that have none.")] = None,
     level: Annotated[str | None, typer.Option(help="Level for lines that have none.")] = None,
@@ -74,16 +78,26 @@ def send(
 @edge
 def gen(
     ctx: typer.Context,
-    count: Annotated[int, typer.Option("--count", "-n", min=0, help="Entries to generate.")] = 10_000,
-    hours: Annotated[float, typer.Option(min=0.0, help="Spread event times over the last H hours.")]
-    = 1.0,
-    rate: Annotated[float | None, typer.Option(min=0.0, help="Entries per second (default: as fast "
-                                               "as possible).", show_default=False)] = None,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=0, help="Entries to generate.")
+    ] = 10_000,
+    hours: Annotated[
+        float, typer.Option(min=0.0, help="Spread event times over the last H hours.")
+    ] = 1.0,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="Entries per second (default: as fast as possible).", show_default=False
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    shape: Annotated[Shape, typer.Option(help="Entry shape: JSON in one field, a field per "
-                                         "column, or plain text.")] = Shape.json,
-    malformed: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of malformed entries.")]
-    = 0.0,
+    shape: Annotated[
+        Shape,
+        typer.Option(help="Entry shape: JSON in one field, a field per column, or plain text."),
+    ] = Shape.json,
+    malformed: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of malformed entries.")
+    ] = 0.0,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
@@ -105,8 +119,10 @@ def gen(
         source = _paced(source, rate)
     sent = xadd_all(r, s.stream, source)
     elapsed = time.monotonic() - started
-    note(f"generated {sent} entries into {s.stream} in {elapsed:.1f} s "
-         f"({sent / max(elapsed, 1e-9):,.0f}/s)")
+    note(
+        f"generated {sent} entries into {s.stream} in {elapsed:.1f} s "
+        f"({sent / max(elapsed, 1e-9):,.0f}/s)"
+    )
 
 
 def _paced(source, rate: float):  # type: ignore[no-untyped-def]
@@ -121,16 +137,30 @@ def _paced(source, rate: float):  # type: ignore[no-untyped-def]
 @edge
 def ingest(
     ctx: typer.Context,
-    drain: Annotated[bool, typer.Option("--drain", help="Exit 0 once nothing is pending or "
-                                        "undelivered.")] = False,
-    consumer: Annotated[str | None, typer.Option("--consumer", help="Consumer name [env "
-                                                 "LOGS_CONSUMER; default host-pid]",
-                                                 show_default=False)] = None,
-    batch_rows: Annotated[int | None, typer.Option(help="Rows per commit.", show_default=False)]
-    = None,
-    metrics_port: Annotated[int | None, typer.Option(
-        "--metrics-port", min=0, max=65535, show_default=False,
-        help="Serve Prometheus /metrics and /healthz on this port [env LOGS_METRICS_PORT]")] = None,
+    drain: Annotated[
+        bool, typer.Option("--drain", help="Exit 0 once nothing is pending or undelivered.")
+    ] = False,
+    consumer: Annotated[
+        str | None,
+        typer.Option(
+            "--consumer",
+            help="Consumer name [env LOGS_CONSUMER; default host-pid]",
+            show_default=False,
+        ),
+    ] = None,
+    batch_rows: Annotated[
+        int | None, typer.Option(help="Rows per commit.", show_default=False)
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            show_default=False,
+            help="Serve Prometheus /metrics and /healthz on this port [env LOGS_METRICS_PORT]",
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
@@ -144,13 +174,23 @@ def ingest(
     """
     from ingest import consumer as consumer_mod
 
-    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group,
-                 consumer=consumer, batch_rows=batch_rows, metrics_port=metrics_port)
+    s = settings(
+        ctx,
+        data_dir=data_dir,
+        redis_url=redis_url,
+        stream=stream,
+        group=group,
+        consumer=consumer,
+        batch_rows=batch_rows,
+        metrics_port=metrics_port,
+    )
     started = time.monotonic()
     stats = consumer_mod.run(s, drain=drain)
     elapsed = time.monotonic() - started
-    note(f"ingested {stats.ingested} entries, dead-lettered {stats.dead_lettered}, "
-         f"{stats.commits} commits in {elapsed:.1f} s")
+    note(
+        f"ingested {stats.ingested} entries, dead-lettered {stats.dead_lettered}, "
+        f"{stats.commits} commits in {elapsed:.1f} s"
+    )
 
 
 @edge

@@ -23,7 +23,7 @@ ENV_PREFIX = "LOGS_"
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = None
-    """Redis URL (`redis://[:password@]host:port/db`). Unset: the embedded server under data/redis."""
+    """Redis URL (`redis://[:password@]host:port/db`). Unset: the embedded server (data/redis)."""
     data_dir: Path = Path("data")
     """Root of the lake, the embedded Redis files and state."""
     stream: str = "logs"
@@ -41,7 +41,7 @@ class Settings:
     batch_bytes: int = 64 * 1024 * 1024
     """...or this many bytes of entry payload..."""
     batch_age: float = 2.0
-    """...or when the oldest buffered row is this many seconds old (an idle stream still flushes)."""
+    """...or once the oldest buffered row is this many seconds old (an idle stream flushes too)."""
     claim_idle: float = 60.0
     """Seconds an entry must sit unacknowledged in another consumer before we claim it."""
     max_deliveries: int = 5

@@ -7,6 +7,7 @@ An entry is acknowledged only after the Delta commit holding its row (or its DLQ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -89,7 +90,7 @@ def _parse_entries(reply: Any) -> list[tuple[bytes, list[bytes] | None]]:
 
 
 def _local_dead(name: str, host: str) -> bool:
-    """A consumer named `<this host>-<pid>` whose process is gone: its entries can be claimed now."""
+    """A consumer `<this host>-<pid>` whose process is gone: its entries can be claimed now."""
     prefix, _, pid = name.rpartition("-")
     if prefix != host or not pid.isdigit():
         return False
@@ -146,10 +147,9 @@ class Consumer:
 
     def _drop_client(self) -> None:
         if self._redis is not None:
-            try:
+            # Closing a broken socket may fail any way it likes.
+            with contextlib.suppress(Exception):
                 self._redis.close()
-            except Exception:  # noqa: BLE001 - closing a broken socket may fail any way it likes
-                pass
         self._redis = None
 
     # -- the loop ---------------------------------------------------------------------------
@@ -173,8 +173,11 @@ class Consumer:
                         self._claim(r)
                         recover = False
                         if down_since is not None:
-                            log.warning("redis reachable again at %s after %.1f s",
-                                        mask_url(self._url or ""), time.monotonic() - down_since)
+                            log.warning(
+                                "redis reachable again at %s after %.1f s",
+                                mask_url(self._url or ""),
+                                time.monotonic() - down_since,
+                            )
                             down_since = None
                         backoff = 0.0
                     if self._due_flush():
@@ -201,18 +204,25 @@ class Consumer:
                     recover = True
                 except CommitFailed as exc:
                     if not commit_failing:
-                        log.error("consumer %s: commit of %d rows failed (%s): keeping them "
-                                  "unacknowledged and retrying", self.s.consumer,
-                                  len(self._batch.rows), exc)
+                        log.error(
+                            "consumer %s: commit of %d rows failed (%s): keeping them "
+                            "unacknowledged and retrying",
+                            self.s.consumer,
+                            len(self._batch.rows),
+                            exc,
+                        )
                     commit_failing = True
                     backoff = min(BACKOFF_CAP, max(0.5, backoff * 2))
                     self._sleep(backoff)
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                     if down_since is None:
                         down_since = time.monotonic()
-                        log.warning("redis unreachable at %s (%s): committing what we hold, "
-                                    "retrying with backoff", mask_url(self._url or "?"),
-                                    type(exc).__name__)
+                        log.warning(
+                            "redis unreachable at %s (%s): committing what we hold, "
+                            "retrying with backoff",
+                            mask_url(self._url or "?"),
+                            type(exc).__name__,
+                        )
                     self.stats.reconnects += 1
                     self._drop_client()
                     self._commit_only()
@@ -232,11 +242,20 @@ class Consumer:
             if self._ack_backlog or self._dlq_backlog:
                 self._ack_committed(self._client())
         except CommitFailed as exc:
-            log.error("consumer %s: could not commit %d rows (%s): they stay pending and will "
-                      "be redelivered", self.s.consumer, len(self._batch.rows), exc)
+            log.error(
+                "consumer %s: could not commit %d rows (%s): they stay pending and will "
+                "be redelivered",
+                self.s.consumer,
+                len(self._batch.rows),
+                exc,
+            )
         except (redis.RedisError, OSError) as exc:
-            log.warning("could not acknowledge %d committed entries (%s): they will be "
-                        "redelivered and deduplicated", len(self._ack_backlog), type(exc).__name__)
+            log.warning(
+                "could not acknowledge %d committed entries (%s): they will be "
+                "redelivered and deduplicated",
+                len(self._ack_backlog),
+                type(exc).__name__,
+            )
         finally:
             self._drop_client()
             if self._pool is not None:
@@ -263,9 +282,13 @@ class Consumer:
             # Redis restarted without persistence (or someone deleted the key): the stream and
             # the group's pending list are gone. Start over at 0 so nothing new is skipped.
             self.stats.stream_resets += 1
-            log.error("STREAM RESET: %s lost its group %s (Redis restarted without its data?); "
-                      "recreated it at id 0. Entries that were in Redis but not yet committed "
-                      "are lost at the source.", self.s.stream, self.s.group)
+            log.error(
+                "STREAM RESET: %s lost its group %s (Redis restarted without its data?); "
+                "recreated it at id 0. Entries that were in Redis but not yet committed "
+                "are lost at the source.",
+                self.s.stream,
+                self.s.group,
+            )
         else:
             log.info("created group %s on %s at id 0", self.s.group, self.s.stream)
         self._group_seen = True
@@ -279,8 +302,17 @@ class Consumer:
         if self.drain:
             block = min(block, 100)
         reply = r.execute_command(
-            "XREADGROUP", "GROUP", self.group, self.name, "COUNT", self.s.read_count,
-            "BLOCK", block, "STREAMS", self.stream, ">",
+            "XREADGROUP",
+            "GROUP",
+            self.group,
+            self.name,
+            "COUNT",
+            self.s.read_count,
+            "BLOCK",
+            block,
+            "STREAMS",
+            self.stream,
+            ">",
         )
         entries = _parse_entries(reply)
         self._take(entries, {})
@@ -301,8 +333,15 @@ class Consumer:
             # XREADGROUP with an id returns our pending entries after it; `0` starts at the head.
             cursor = b"0" if start == b"-" else _before(first)
             reply = r.execute_command(
-                "XREADGROUP", "GROUP", self.group, self.name, "COUNT", len(pending),
-                "STREAMS", self.stream, cursor,
+                "XREADGROUP",
+                "GROUP",
+                self.group,
+                self.name,
+                "COUNT",
+                len(pending),
+                "STREAMS",
+                self.stream,
+                cursor,
             )
             entries = [e for e in _parse_entries(reply) if e[0] in counts]
             self._take(entries, counts)
@@ -316,8 +355,9 @@ class Consumer:
                 self._flush(r)
             start = b"(" + last
         if total:
-            log.info("consumer %s: recovered %d entries from its pending list", self.s.consumer,
-                     total)
+            log.info(
+                "consumer %s: recovered %d entries from its pending list", self.s.consumer, total
+            )
 
     def _claim(self, r: redis.Redis) -> None:
         """Take over entries of dead consumers: idle longer than claim_idle, or any entry of a
@@ -336,31 +376,51 @@ class Consumer:
                 )
                 if not pending:
                     break
-                r.execute_command("XCLAIM", self.stream, self.group, self.name, 0,
-                                  *[p[0] for p in pending], "JUSTID")
+                r.execute_command(
+                    "XCLAIM",
+                    self.stream,
+                    self.group,
+                    self.name,
+                    0,
+                    *[p[0] for p in pending],
+                    "JUSTID",
+                )
                 claimed += len(pending)
             r.execute_command("XGROUP", "DELCONSUMER", self.stream, self.group, name)
         cursor = b"0-0"
         idle_ms = int(self.s.claim_idle * 1000)
         while True:
-            reply = r.execute_command("XAUTOCLAIM", self.stream, self.group, self.name, idle_ms,
-                                      cursor, "COUNT", self.s.read_count, "JUSTID")
+            reply = r.execute_command(
+                "XAUTOCLAIM",
+                self.stream,
+                self.group,
+                self.name,
+                idle_ms,
+                cursor,
+                "COUNT",
+                self.s.read_count,
+                "JUSTID",
+            )
             cursor = reply[0]
             claimed += len(reply[1])
             if cursor in (b"0-0", b"0"):
                 break
         if claimed:
             self.stats.claimed += claimed
-            log.warning("consumer %s: claimed %d entries from dead or stalled consumers",
-                        self.s.consumer, claimed)
+            log.warning(
+                "consumer %s: claimed %d entries from dead or stalled consumers",
+                self.s.consumer,
+                claimed,
+            )
             # Our batch is in our pending list too: commit and acknowledge it before re-reading
             # that list, so no entry is read twice into one commit.
             self._commit_only()
             self._ack_committed(r)
             self._recover_own(r)
 
-    def _take(self, entries: list[tuple[bytes, list[bytes] | None]],
-              deliveries: dict[bytes, int]) -> None:
+    def _take(
+        self, entries: list[tuple[bytes, list[bytes] | None]], deliveries: dict[bytes, int]
+    ) -> None:
         """Decode entries into the batch; each bad one becomes a dead letter on its own."""
         if not entries:
             return
@@ -374,12 +434,18 @@ class Consumer:
         for entry_id, fields in entries:
             ids.append(entry_id)
             if deliveries and deliveries.get(entry_id, 0) >= limit:
-                dead.append((entry_id, fields or [], f"delivered {deliveries[entry_id] + 1} times "
-                             "without being committed"))
+                dead.append(
+                    (
+                        entry_id,
+                        fields or [],
+                        f"delivered {deliveries[entry_id] + 1} times without being committed",
+                    )
+                )
                 continue
             try:
-                rows.append(decode(entry_id.decode(), fields, max_bytes=max_bytes,
-                                   max_depth=max_depth))
+                rows.append(
+                    decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth)
+                )
             except BadEntry as exc:
                 dead.append((entry_id, fields or [], exc.reason))
                 continue
@@ -415,8 +481,13 @@ class Consumer:
             self.stats.commit_seconds += elapsed
             self.stats.ingested += len(b.rows)
             self.stats.last_batch_rows = len(b.rows)
-            log.info("consumer %s: committed %d rows (%d hours) in %.0f ms", self.s.consumer,
-                     len(b.rows), hours, elapsed * 1000)
+            log.info(
+                "consumer %s: committed %d rows (%d hours) in %.0f ms",
+                self.s.consumer,
+                len(b.rows),
+                hours,
+                elapsed * 1000,
+            )
         faults.crash_point("after_commit")
 
     def _settle(self, wait: bool = True) -> None:
@@ -486,7 +557,7 @@ class Consumer:
             faults.crash_point("before_ack")
             pipe = r.pipeline(transaction=False)
             for i in range(0, len(ids), ACK_CHUNK):
-                pipe.execute_command("XACK", self.stream, self.group, *ids[i:i + ACK_CHUNK])
+                pipe.execute_command("XACK", self.stream, self.group, *ids[i : i + ACK_CHUNK])
             pipe.execute()
             self._ack_backlog = []
 

@@ -17,15 +17,42 @@ import orjson
 from ingest.producer import Fields
 
 SERVICES = [
-    "api", "auth", "billing", "cart", "catalog", "checkout", "email", "frontend", "gateway",
-    "inventory", "notifications", "orders", "payments", "pricing", "recommendations", "search",
-    "shipping", "users", "worker", "scheduler",
+    "api",
+    "auth",
+    "billing",
+    "cart",
+    "catalog",
+    "checkout",
+    "email",
+    "frontend",
+    "gateway",
+    "inventory",
+    "notifications",
+    "orders",
+    "payments",
+    "pricing",
+    "recommendations",
+    "search",
+    "shipping",
+    "users",
+    "worker",
+    "scheduler",
 ]
 HOSTS = [f"ip-10-0-{i // 10}-{10 + i}" for i in range(50)]
 LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 LEVEL_WEIGHTS = [12, 74, 9, 4.8, 0.2]
-PATHS = ["/v1/orders", "/v1/users/{id}", "/v1/cart", "/v1/search", "/healthz", "/v1/login",
-         "/v1/payments", "/v1/items/{id}", "/v2/checkout", "/metrics"]
+PATHS = [
+    "/v1/orders",
+    "/v1/users/{id}",
+    "/v1/cart",
+    "/v1/search",
+    "/healthz",
+    "/v1/login",
+    "/v1/payments",
+    "/v1/items/{id}",
+    "/v2/checkout",
+    "/metrics",
+]
 METHODS = ["GET", "GET", "GET", "POST", "POST", "PUT", "DELETE"]
 TEMPLATES = {
     "DEBUG": [

@@ -10,7 +10,8 @@ import orjson
 if TYPE_CHECKING:
     import redis
 
-Fields = dict[bytes | str, bytes | str]
+Fields = dict[Any, Any]
+"""Field name -> value of one entry, as XADD takes them."""
 
 PIPELINE_SIZE = 1000
 
@@ -78,9 +79,9 @@ def line_batches(paths: list[str], batch: int = PIPELINE_SIZE) -> Iterator[list[
             if not chunk:
                 break
             *complete, tail = (tail + chunk).split(b"\n")
-            lines = [b.decode("utf-8", "replace") for b in complete if b.strip()]
-            for i in range(0, len(lines), batch):
-                yield lines[i:i + batch]
+            arrived = [b.decode("utf-8", "replace") for b in complete if b.strip()]
+            for i in range(0, len(arrived), batch):
+                yield arrived[i : i + batch]
         if tail.strip():
             yield [tail.decode("utf-8", "replace")]
         return

@@ -47,10 +47,19 @@ def _variants(*names: str) -> list[str]:
 # Column -> accepted field names, best first. Case variants cover syslog-ng's HOST/PROGRAM/MESSAGE.
 ALIASES: dict[str, list[str]] = {
     "ts": _variants("ts", "timestamp", "time", "@timestamp", "datetime", "date_time", "t"),
-    "level": _variants("level", "severity", "lvl", "levelname", "loglevel", "log_level", "priority"),
+    "level": _variants(
+        "level", "severity", "lvl", "levelname", "loglevel", "log_level", "priority"
+    ),
     "service": _variants(
-        "service", "service_name", "app", "application", "program", "container", "container_name",
-        "appname", "component",
+        "service",
+        "service_name",
+        "app",
+        "application",
+        "program",
+        "container",
+        "container_name",
+        "appname",
+        "component",
     ),
     "host": _variants("host", "hostname", "host_name", "source_host", "node"),
     "message": _variants("message", "msg", "log", "text", "body"),
@@ -62,17 +71,43 @@ _FIELD_TO_COLUMN: dict[str, tuple[str, int]] = {
 
 _LEVEL_WORDS = {
     "TRACE": "TRACE",
-    "DEBUG": "DEBUG", "DBG": "DEBUG",
-    "INFO": "INFO", "INFORMATION": "INFO", "INFORMATIONAL": "INFO", "NOTICE": "INFO", "INF": "INFO",
-    "WARN": "WARN", "WARNING": "WARN", "WRN": "WARN",
-    "ERR": "ERROR", "ERROR": "ERROR", "ERRO": "ERROR",
-    "FATAL": "FATAL", "CRIT": "FATAL", "CRITICAL": "FATAL", "ALERT": "FATAL", "EMERG": "FATAL",
-    "EMERGENCY": "FATAL", "PANIC": "FATAL",
+    "DEBUG": "DEBUG",
+    "DBG": "DEBUG",
+    "INFO": "INFO",
+    "INFORMATION": "INFO",
+    "INFORMATIONAL": "INFO",
+    "NOTICE": "INFO",
+    "INF": "INFO",
+    "WARN": "WARN",
+    "WARNING": "WARN",
+    "WRN": "WARN",
+    "ERR": "ERROR",
+    "ERROR": "ERROR",
+    "ERRO": "ERROR",
+    "FATAL": "FATAL",
+    "CRIT": "FATAL",
+    "CRITICAL": "FATAL",
+    "ALERT": "FATAL",
+    "EMERG": "FATAL",
+    "EMERGENCY": "FATAL",
+    "PANIC": "FATAL",
 }
 # Syslog severities 0-7 (RFC 5424) and pino/bunyan levels 10-60.
 _LEVEL_NUMBERS = {
-    0: "FATAL", 1: "FATAL", 2: "FATAL", 3: "ERROR", 4: "WARN", 5: "INFO", 6: "INFO", 7: "DEBUG",
-    10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL",
+    0: "FATAL",
+    1: "FATAL",
+    2: "FATAL",
+    3: "ERROR",
+    4: "WARN",
+    5: "INFO",
+    6: "INFO",
+    7: "DEBUG",
+    10: "TRACE",
+    20: "DEBUG",
+    30: "INFO",
+    40: "WARN",
+    50: "ERROR",
+    60: "FATAL",
 }
 
 
@@ -255,7 +290,7 @@ def decode(
 ) -> Row:
     """Decode one raw entry (`[k1, v1, k2, v2, ...]` as Redis returns it) into a Row."""
     if not fields:
-        # XREADGROUP returns an entry without fields when it was trimmed or deleted before we read it.
+        # XREADGROUP returns an entry without fields when it was trimmed or deleted before we read
         raise BadEntry("payload lost: entry was trimmed or deleted before it was read")
     size = sum(map(len, fields))
     if size > max_bytes:
@@ -316,8 +351,9 @@ _PLANS: dict[tuple[str, ...], tuple[str | None, ...]] = {}
 
 def _row(stream_id: str, doc: dict[str, Any]) -> Row:
     keys = tuple(doc)
-    ts_key, level_key, service_key, host_key, message_key, trace_key = (
-        _PLANS.get(keys) or _plan(keys))
+    ts_key, level_key, service_key, host_key, message_key, trace_key = _PLANS.get(keys) or _plan(
+        keys
+    )
     pop = doc.pop
     raw_ts = pop(ts_key) if ts_key else None
     level = pop(level_key) if level_key else None
@@ -335,16 +371,22 @@ def _row(stream_id: str, doc: dict[str, Any]) -> Row:
         if raw_ts is not None:
             doc["_ts_raw"] = raw_ts
 
-    level = _LEVEL_FAST.get(level) or normalize_level(level) if type(level) is str else (
-        normalize_level(level))
-    return _new_row(Row, (
-        ts,
-        level,
-        (service if type(service) is str else _to_text(service)) if service else "unknown",
-        (host if type(host) is str else _to_text(host)) if host else "unknown",
-        (message if type(message) is str else _to_text(message)) if message is not None else "",
-        (trace if type(trace) is str else _to_text(trace)) if trace else None,
-        orjson.dumps(doc).decode() if doc else "{}",
-        stream_id,
-        ms * 1000,
-    ))
+    level = (
+        _LEVEL_FAST.get(level) or normalize_level(level)
+        if type(level) is str
+        else (normalize_level(level))
+    )
+    return _new_row(
+        Row,
+        (
+            ts,
+            level,
+            (service if type(service) is str else _to_text(service)) if service else "unknown",
+            (host if type(host) is str else _to_text(host)) if host else "unknown",
+            (message if type(message) is str else _to_text(message)) if message is not None else "",
+            (trace if type(trace) is str else _to_text(trace)) if trace else None,
+            orjson.dumps(doc).decode() if doc else "{}",
+            stream_id,
+            ms * 1000,
+        ),
+    )

@@ -19,13 +19,13 @@ def resolve_url(settings: Settings, start_embedded: bool = False) -> str:
     if start_embedded:
         url, _ = redis_server.start(settings.data_dir)
         return url
-    url = redis_server.running_url(settings.data_dir)
-    if url is None:
+    running = redis_server.running_url(settings.data_dir)
+    if running is None:
         raise RedisUnavailable(
             f"no Redis: set LOGS_REDIS_URL, or start the embedded one with `logs up` "
             f"(data dir {settings.data_dir})"
         )
-    return url
+    return running
 
 
 def connect(url: str, block_ms: int = 1000, check: bool = True) -> redis.Redis:

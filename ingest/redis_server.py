@@ -97,19 +97,31 @@ def start(data_dir: Path, timeout: float = 10.0) -> tuple[str, bool]:
         pass
     args = [
         find_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(folder),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--protected-mode", "yes",
-        "--logfile", str(folder / "redis.log"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(folder),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        str(folder / "redis.log"),
     ]
     # A session of its own: Ctrl-C in the terminal that started it does not stop it.
     proc = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, cwd=folder,
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=folder,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -67,7 +67,9 @@ _ROLLUP_VALUES: list[tuple[str, str, bool]] = [
 ]
 # rollups_hourly: one row per (date, hour, service, level), partitioned by date, hour.
 ROLLUP_HOURLY_COLUMNS: list[tuple[str, str, bool]] = [
-    ("date", "VARCHAR", False), ("hour", "VARCHAR", False), *_ROLLUP_VALUES,
+    ("date", "VARCHAR", False),
+    ("hour", "VARCHAR", False),
+    *_ROLLUP_VALUES,
 ]
 # rollups_daily: one row per (date, service, level), partitioned by date; computed from raw rows.
 ROLLUP_DAILY_COLUMNS: list[tuple[str, str, bool]] = [("date", "VARCHAR", False), *_ROLLUP_VALUES]

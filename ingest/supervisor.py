@@ -85,8 +85,12 @@ class Supervisor:
         child.history.append(code)
         if now - child.started_at > HEALTHY_AFTER:
             child.backoff = BACKOFF_START
-        log.warning("up: %s exited with %s; restarting in %.0f s", child.name,
-                    _describe(code), child.backoff)
+        log.warning(
+            "up: %s exited with %s; restarting in %.0f s",
+            child.name,
+            _describe(code),
+            child.backoff,
+        )
         child.restart_at = now + child.backoff
         child.backoff = min(BACKOFF_CAP, child.backoff * 2)
 

@@ -1,10 +1,10 @@
-"""Delta commits of decoded rows: one Arrow table, one commit per flush, partitioned by date/hour."""
+"""Delta commits of decoded rows: one Arrow table and one commit per flush, by date/hour."""
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +52,12 @@ def partition_columns(ts: pa.Array) -> tuple[pa.Array, pa.Array]:
     return pc.take(dates, positions), pc.take(hours, positions)
 
 
-def open_table(path: Path, schema: pa.Schema | None = None, partition_by: list[str] | None = None,
-               create: bool = True) -> DeltaTable:
+def open_table(
+    path: Path,
+    schema: pa.Schema | None = None,
+    partition_by: list[str] | None = None,
+    create: bool = True,
+) -> DeltaTable:
     """Open the Delta table at `path`, creating it (empty, typed) when missing."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
@@ -107,7 +111,9 @@ class LakeWriter:
 def count_hours(data: pa.Table) -> int:
     import pyarrow.compute as pc
 
-    return len(pc.unique(pc.binary_join_element_wise(data.column("date"), data.column("hour"), "/")))
+    return len(
+        pc.unique(pc.binary_join_element_wise(data.column("date"), data.column("hour"), "/"))
+    )
 
 
 __all__ = ["LOG_COLUMN_NAMES", "LakeWriter", "open_table", "rows_to_arrow"]

@@ -39,12 +39,25 @@ class RedisProc:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
-                redis_server.find_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.folder), "--save", "",
-                "--appendonly", "yes" if self.appendonly else "no",
-                "--appendfsync", self.fsync, "--logfile", str(self.folder / "redis.log"),
+                redis_server.find_binary(),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                self.fsync,
+                "--logfile",
+                str(self.folder / "redis.log"),
             ],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
@@ -111,8 +124,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def env(redis_proc: RedisProc, stream: str, data_dir: Path,
-        monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def env(
+    redis_proc: RedisProc, stream: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """LOGS_* settings pointing at the session Redis, a fresh stream and a temp data dir; set
     in this process (for CliRunner) and returned for subprocesses."""
     values = {
@@ -127,20 +141,28 @@ def env(redis_proc: RedisProc, stream: str, data_dir: Path,
     return values
 
 
-def run_logs(args: list[str], env: dict[str, str], timeout: float = 120,
-             input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_logs(
+    args: list[str], env: dict[str, str], timeout: float = 120, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """`logs ARGS` in a real subprocess, as a user runs it."""
     full = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env}
     return subprocess.run(
-        [sys.executable, "-m", "ingest", *args], env=full, capture_output=True, timeout=timeout,
+        [sys.executable, "-m", "ingest", *args],
+        env=full,
+        capture_output=True,
+        timeout=timeout,
         input=input,
     )
 
 
 def spawn_logs(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     full = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env}
-    return subprocess.Popen([sys.executable, "-m", "ingest", *args], env=full,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest", *args],
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def lake_rows(data_dir: Path, sql: str = "select * from t") -> list[tuple[object, ...]]:

@@ -40,8 +40,9 @@ def test_crash_at_a_named_point_then_restart_loses_nothing(
     client = redis_proc.client()
     expected = stream_ids(client, stream)
     small = {**env, "LOGS_READ_COUNT": "500", "LOGS_BATCH_ROWS": "500"}
-    crashed = run_logs(["ingest", "--drain", "--consumer", "c1"],
-                       {**small, "LOGS_CRASH_AT": f"{point}:2"})
+    crashed = run_logs(
+        ["ingest", "--drain", "--consumer", "c1"], {**small, "LOGS_CRASH_AT": f"{point}:2"}
+    )
     assert crashed.returncode == -signal.SIGKILL
     assert client.xpending(stream, "lake")["pending"] > 0
     again = run_logs(["ingest", "--drain", "--consumer", "c1"], small)
@@ -101,15 +102,19 @@ def test_random_kill_9_during_a_50000_entry_run(
 def test_redis_killed_and_restarted_with_aof_during_ingest(
     own_redis: RedisProc, stream: str, data_dir: Path
 ) -> None:
-    env = {"LOGS_REDIS_URL": own_redis.url, "LOGS_STREAM": stream,
-           "LOGS_DATA_DIR": str(data_dir), "LOGS_READ_COUNT": "1000", "LOGS_BATCH_ROWS": "2000",
-           "LOGS_BATCH_AGE": "0.5"}
+    env = {
+        "LOGS_REDIS_URL": own_redis.url,
+        "LOGS_STREAM": stream,
+        "LOGS_DATA_DIR": str(data_dir),
+        "LOGS_READ_COUNT": "1000",
+        "LOGS_BATCH_ROWS": "2000",
+        "LOGS_BATCH_AGE": "0.5",
+    }
     assert run_logs(["gen", "-n", "30000", "--hours", "2"], env).returncode == 0
     client = own_redis.client()
     expected = stream_ids(client, stream)
     proc = spawn_logs(["ingest", "--drain", "--consumer", "r"], env)
-    assert wait_until(lambda: (data_dir / "lake/logs/_delta_log").exists(), timeout=60,
-                      every=0.02)
+    assert wait_until(lambda: (data_dir / "lake/logs/_delta_log").exists(), timeout=60, every=0.02)
     own_redis.kill()
     time.sleep(1.5)
     own_redis.start()
@@ -126,19 +131,26 @@ def test_redis_restarted_without_persistence_recreates_the_group(
     from tests.conftest import start_redis
 
     rp = start_redis(tmp_path / "volatile", appendonly=False)
-    env = {"LOGS_REDIS_URL": rp.url, "LOGS_STREAM": stream, "LOGS_DATA_DIR": str(data_dir),
-           "LOGS_BATCH_AGE": "0.3"}
+    env = {
+        "LOGS_REDIS_URL": rp.url,
+        "LOGS_STREAM": stream,
+        "LOGS_DATA_DIR": str(data_dir),
+        "LOGS_BATCH_AGE": "0.3",
+    }
     proc = spawn_logs(["ingest", "--consumer", "v"], env)
     try:
         client = rp.client()
         assert wait_until(lambda: client.exists(stream) and client.xinfo_groups(stream))
         before = [client.xadd(stream, {"message": f"a{i}"}).decode() for i in range(5)]
-        assert wait_until(lambda: (data_dir / "lake/logs/_delta_log").exists()
-                          and set(lake_ids(data_dir)) == set(before))
+        assert wait_until(
+            lambda: (
+                (data_dir / "lake/logs/_delta_log").exists()
+                and set(lake_ids(data_dir)) == set(before)
+            )
+        )
         rp.restart()  # comes back empty: no AOF, no RDB
         client = rp.client()
-        assert wait_until(lambda: client.exists(stream) and client.xinfo_groups(stream),
-                          timeout=30)
+        assert wait_until(lambda: client.exists(stream) and client.xinfo_groups(stream), timeout=30)
         after = [client.xadd(stream, {"message": f"b{i}"}).decode() for i in range(5)]
         assert wait_until(lambda: set(after) <= set(lake_ids(data_dir)), timeout=30)
     finally:

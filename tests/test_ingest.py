@@ -58,14 +58,35 @@ def test_mixed_shapes_land_as_designed_and_bad_entries_go_to_the_dlq(
 ) -> None:
     client = redis_proc.client()
     good = {
-        client.xadd(stream, {"ts": "2026-11-20T12:30:00+02:00", "level": "warning",
-                             "service": "api", "message": "fields", "user": "bob"}): "fields",
-        client.xadd(stream, {"payload": json.dumps({"time": 1795168800123, "level": 50,
-                                                    "app": "pay", "msg": "json",
-                                                    "latency_ms": 7.5})}): "json",
+        client.xadd(
+            stream,
+            {
+                "ts": "2026-11-20T12:30:00+02:00",
+                "level": "warning",
+                "service": "api",
+                "message": "fields",
+                "user": "bob",
+            },
+        ): "fields",
+        client.xadd(
+            stream,
+            {
+                "payload": json.dumps(
+                    {
+                        "time": 1795168800123,
+                        "level": 50,
+                        "app": "pay",
+                        "msg": "json",
+                        "latency_ms": 7.5,
+                    }
+                )
+            },
+        ): "json",
         client.xadd(stream, {"line": "plain text"}): "text",
-        client.xadd(stream, {"data": json.dumps({"ts": 1795168800000000000, "severity": "crit",
-                                                 "message": "ns"})}): "ns",
+        client.xadd(
+            stream,
+            {"data": json.dumps({"ts": 1795168800000000000, "severity": "crit", "message": "ns"})},
+        ): "ns",
     }
     bad = {
         client.xadd(stream, {"data": "x" * (1024 * 1024 + 10)}): "entry too large",
@@ -79,8 +100,11 @@ def test_mixed_shapes_land_as_designed_and_bad_entries_go_to_the_dlq(
 
     rows = {
         r[0]: r[1:]
-        for r in lake_rows(data_dir, "select stream_id, strftime(ts at time zone 'UTC', "
-                           "'%Y-%m-%dT%H:%M:%S.%g'), level, service, message, attrs from t")
+        for r in lake_rows(
+            data_dir,
+            "select stream_id, strftime(ts at time zone 'UTC', "
+            "'%Y-%m-%dT%H:%M:%S.%g'), level, service, message, attrs from t",
+        )
     }
     by_kind = {kind: rows[sid.decode()] for sid, kind in good.items()}
     assert by_kind["fields"][:4] == ("2026-11-20T10:30:00.000", "WARN", "api", "fields")
@@ -97,7 +121,8 @@ def test_mixed_shapes_land_as_designed_and_bad_entries_go_to_the_dlq(
         assert letters[sid][b"failed_at"].isdigit()
     # The original payload is kept whole in the dead letter, bytes included.
     assert letters[[s for s, r in bad.items() if r == "invalid UTF-8"][0]][b"msg"] == (
-        b"\xff\xfe\xfd")
+        b"\xff\xfe\xfd"
+    )
     assert client.xpending(stream, "lake")["pending"] == 0
 
 
@@ -124,8 +149,12 @@ def test_an_idle_stream_still_flushes_within_the_batch_age(
         client = redis_proc.client()
         assert wait_until(lambda: client.exists(stream) and client.xinfo_groups(stream))
         sent = [client.xadd(stream, {"message": f"m{i}"}).decode() for i in range(10)]
-        assert wait_until(lambda: (data_dir / "lake/logs/_delta_log").exists()
-                          and sorted(lake_ids(data_dir)) == sorted(sent))
+        assert wait_until(
+            lambda: (
+                (data_dir / "lake/logs/_delta_log").exists()
+                and sorted(lake_ids(data_dir)) == sorted(sent)
+            )
+        )
         assert wait_until(lambda: client.xpending(stream, "lake")["pending"] == 0)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -154,9 +183,7 @@ def test_sigterm_commits_the_batch_in_hand_then_exits_zero(
     assert client.xpending(stream, "lake")["pending"] == 0
 
 
-def test_unreachable_redis_is_one_line_exit_3_without_the_password(
-    env: dict[str, str]
-) -> None:
+def test_unreachable_redis_is_one_line_exit_3_without_the_password(env: dict[str, str]) -> None:
     url = f"redis://user:s3cret@127.0.0.1:{free_port()}/0"
     for args in (["ingest", "--drain"], ["gen", "-n", "1"]):
         res = run_logs(args, {**env, "LOGS_REDIS_URL": url})
@@ -170,12 +197,17 @@ def test_unreachable_redis_is_one_line_exit_3_without_the_password(
 def test_send_reads_stdin_and_fills_missing_fields(
     env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
 ) -> None:
-    lines = b"\n".join([
-        b"plain line one",
-        b'{"message": "json line", "service": "own", "latency_ms": 3}',
-        b"",
-        b"plain line two",
-    ]) + b"\n"
+    lines = (
+        b"\n".join(
+            [
+                b"plain line one",
+                b'{"message": "json line", "service": "own", "latency_ms": 3}',
+                b"",
+                b"plain line two",
+            ]
+        )
+        + b"\n"
+    )
     res = run_logs(["send", "--service", "api", "--level", "warn"], env, input=lines)
     assert res.returncode == 0, res.stderr
     assert res.stderr.decode().strip() == f"sent 3 entries to {stream}"

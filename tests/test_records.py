@@ -29,24 +29,51 @@ def fields(**kv: str) -> list[bytes]:
 
 
 def test_field_per_column_entry() -> None:
-    row = decode(SID, fields(ts="2026-11-20T10:00:00.250Z", level="warning", service="api",
-                             host="h1", message="slow", trace_id="abc", user="bob"))
+    row = decode(
+        SID,
+        fields(
+            ts="2026-11-20T10:00:00.250Z",
+            level="warning",
+            service="api",
+            host="h1",
+            message="slow",
+            trace_id="abc",
+            user="bob",
+        ),
+    )
     assert row.ts == us("2026-11-20T10:00:00.250+00:00")
     assert (row.level, row.service, row.host, row.message, row.trace_id) == (
-        "WARN", "api", "h1", "slow", "abc")
+        "WARN",
+        "api",
+        "h1",
+        "slow",
+        "abc",
+    )
     assert json.loads(row.attrs) == {"user": "bob"}
     assert row.stream_id == SID and row.ingested_at == SID_US
 
 
 @pytest.mark.parametrize("field_name", ["data", "json", "payload", "msg", "anything"])
 def test_single_json_field_under_any_name_is_unpacked_with_types_kept(field_name: str) -> None:
-    doc = {"time": 1763632800123, "level": 50, "app": "pay", "msg": "boom", "latency_ms": 12.5,
-           "ok": False, "tags": ["a"], "ctx": {"k": 1}}
+    doc = {
+        "time": 1763632800123,
+        "level": 50,
+        "app": "pay",
+        "msg": "boom",
+        "latency_ms": 12.5,
+        "ok": False,
+        "tags": ["a"],
+        "ctx": {"k": 1},
+    }
     row = decode(SID, [field_name.encode(), json.dumps(doc).encode()])
     assert row.ts == 1763632800123 * 1000
     assert (row.level, row.service, row.message) == ("ERROR", "pay", "boom")
-    assert json.loads(row.attrs) == {"latency_ms": 12.5, "ok": False, "tags": ["a"],
-                                     "ctx": {"k": 1}}
+    assert json.loads(row.attrs) == {
+        "latency_ms": 12.5,
+        "ok": False,
+        "tags": ["a"],
+        "ctx": {"k": 1},
+    }
 
 
 def test_plain_text_becomes_message_with_stream_time_flagged() -> None:
@@ -96,11 +123,27 @@ def test_unparseable_timestamp_falls_back_to_stream_id_and_keeps_the_original() 
 @pytest.mark.parametrize(
     ("raw", "level"),
     [
-        ("emerg", "FATAL"), ("alert", "FATAL"), ("crit", "FATAL"), ("err", "ERROR"),
-        ("Error", "ERROR"), ("warning", "WARN"), ("WARN", "WARN"), ("notice", "INFO"),
-        ("info", "INFO"), ("debug", "DEBUG"), ("trace", "TRACE"), (10, "TRACE"), (20, "DEBUG"),
-        (30, "INFO"), (40, "WARN"), (50, "ERROR"), (60, "FATAL"), (3, "ERROR"), ("4", "WARN"),
-        ("verbose", "VERBOSE"), (None, "INFO"),
+        ("emerg", "FATAL"),
+        ("alert", "FATAL"),
+        ("crit", "FATAL"),
+        ("err", "ERROR"),
+        ("Error", "ERROR"),
+        ("warning", "WARN"),
+        ("WARN", "WARN"),
+        ("notice", "INFO"),
+        ("info", "INFO"),
+        ("debug", "DEBUG"),
+        ("trace", "TRACE"),
+        (10, "TRACE"),
+        (20, "DEBUG"),
+        (30, "INFO"),
+        (40, "WARN"),
+        (50, "ERROR"),
+        (60, "FATAL"),
+        (3, "ERROR"),
+        ("4", "WARN"),
+        ("verbose", "VERBOSE"),
+        (None, "INFO"),
     ],
 )
 def test_level_normalisation(raw: object, level: str) -> None:

@@ -31,15 +31,19 @@ def test_up_restarts_a_killed_consumer_and_stops_cleanly_on_ctrl_c(
     client = redis_proc.client()
     try:
         assert wait_until(lambda: len(children_of(up.pid)) == 2, timeout=30)
-        assert wait_until(lambda: client.exists(stream) and client.xinfo_groups(stream),
-                          timeout=30)
+        assert wait_until(lambda: client.exists(stream) and client.xinfo_groups(stream), timeout=30)
         first = [client.xadd(stream, {"message": f"a{i}"}).decode() for i in range(500)]
-        assert wait_until(lambda: (data_dir / "lake/logs/_delta_log").exists()
-                          and set(first) <= set(lake_ids(data_dir)))
+        assert wait_until(
+            lambda: (
+                (data_dir / "lake/logs/_delta_log").exists()
+                and set(first) <= set(lake_ids(data_dir))
+            )
+        )
         victim = children_of(up.pid)[0]
         os.kill(victim, signal.SIGKILL)
-        assert wait_until(lambda: victim not in children_of(up.pid)
-                          and len(children_of(up.pid)) == 2, timeout=30)
+        assert wait_until(
+            lambda: victim not in children_of(up.pid) and len(children_of(up.pid)) == 2, timeout=30
+        )
         second = [client.xadd(stream, {"message": f"b{i}"}).decode() for i in range(500)]
         assert wait_until(lambda: set(second) <= set(lake_ids(data_dir)))
         assert wait_until(lambda: client.xpending(stream, "lake")["pending"] == 0)
