@@ -259,11 +259,16 @@ def _replace(data_dir: Path, table_name: str, columns: list[tuple[str, str, bool
     schema = arrow_schema(columns)
     table = open_table(layout.table_path(data_dir, table_name), schema, partition_by)
     data = pa.concat_tables([p.select(schema.names).cast(schema) for p in parts])
-    predicate = " OR ".join(
-        "(" + " AND ".join(f"{col} = '{value}'" for col, value in
-                           zip(partition_by, values, strict=True)) + ")"
-        for values in partitions
-    )
+    # Our own partition values (dates and hours from the snapshot), one term per date.
+    by_date: dict[str, list[str]] = {}
+    for values in partitions:
+        by_date.setdefault(values[0], []).extend(values[1:])
+    if partition_by == ["date"]:
+        predicate = "date IN (" + ", ".join(f"'{d}'" for d in sorted(by_date)) + ")"
+    else:
+        predicate = " OR ".join(
+            f"(date = '{d}' AND hour IN (" + ", ".join(f"'{h}'" for h in sorted(hs)) + "))"
+            for d, hs in sorted(by_date.items()))
     write_deltalake(table, data, mode="overwrite", predicate=predicate,
                     commit_properties=CommitProperties(custom_metadata={"loglake": "rollup"}))
     return data.num_rows
