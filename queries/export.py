@@ -19,6 +19,7 @@ from ingest.config import Settings
 from ingest.errors import UsageError
 from ingest.schema import LOG_COLUMN_NAMES
 from queries import guard, lake
+from queries.interrupt import interruptible
 from queries.session import open_session
 from queries.timerange import Window
 
@@ -83,41 +84,42 @@ def export(
     staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
     rows = files = 0
     try:
-        writer: Any = None
-        total = len(session.hours)
-        if progress:
-            progress(0, total, 0)
-        if dataset:
-            staging.mkdir(parents=True)
-        for done, hour in enumerate(session.hours, 1):
-            # Our own values (validated partition names), so literals are safe here.
-            where_hour = (
-                f"date = {lake.quote_literal(hour.files.date)} AND "
-                f"hour = {lake.quote_literal(hour.files.hour)}"
-            )
-            reader = _reader(session, template.format(hour=where_hour))
-            if dataset:
-                part = staging / f"date={hour.files.date}" / f"hour={hour.files.hour}"
-                written = _write_file(reader, part / "part-00000.parquet", skip_empty=True)
-                files += 1 if written else 0
-                rows += written
-            else:
-                if writer is None:
-                    writer = _parquet_writer(staging, reader.schema)
-                for batch in reader:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
+        with interruptible(session.con):
+            writer: Any = None
+            total = len(session.hours)
             if progress:
-                progress(done, total, rows)
-        if not dataset:
-            if writer is None:  # nothing in the window: still a valid, typed, empty file
-                writer = _parquet_writer(
-                    staging, _reader(session, template.format(hour="false")).schema
+                progress(0, total, 0)
+            if dataset:
+                staging.mkdir(parents=True)
+            for done, hour in enumerate(session.hours, 1):
+                # Our own values (validated partition names), so literals are safe here.
+                where_hour = (
+                    f"date = {lake.quote_literal(hour.files.date)} AND "
+                    f"hour = {lake.quote_literal(hour.files.hour)}"
                 )
-            writer.close()
-            files = 1
-        nbytes = _size(staging)
-        _publish(staging, out)
+                reader = _reader(session, template.format(hour=where_hour))
+                if dataset:
+                    part = staging / f"date={hour.files.date}" / f"hour={hour.files.hour}"
+                    written = _write_file(reader, part / "part-00000.parquet", skip_empty=True)
+                    files += 1 if written else 0
+                    rows += written
+                else:
+                    if writer is None:
+                        writer = _parquet_writer(staging, reader.schema)
+                    for batch in reader:
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+                if progress:
+                    progress(done, total, rows)
+            if not dataset:
+                if writer is None:  # nothing in the window: still a valid, typed, empty file
+                    writer = _parquet_writer(
+                        staging, _reader(session, template.format(hour="false")).schema
+                    )
+                writer.close()
+                files = 1
+            nbytes = _size(staging)
+            _publish(staging, out)
     except duckdb.Error as exc:
         raise guard.translate(exc, session.lake) from None
     finally:

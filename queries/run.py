@@ -14,6 +14,7 @@ from typing import IO, Any
 from ingest.config import Settings
 from ingest.errors import UsageError
 from queries import guard, render
+from queries.interrupt import interruptible
 from queries.session import DEAD_LETTERS, open_session, referenced_views
 from queries.timerange import Window
 
@@ -42,21 +43,23 @@ def run_sql(
             read_dead_letters=DEAD_LETTERS in views,
             check=sql,
         )
+        con = session.con
         try:
-            try:
-                cursor = session.con.execute(sql, params) if params else session.con.execute(sql)
-            except duckdb.Error as exc:
-                # Vacuum may delete a file between our snapshot and DuckDB opening it: retry
-                # once on a fresh snapshot (nothing has been written yet).
-                if attempt == 1 and guard.vanished_file(exc, session.lake):
-                    continue
-                raise guard.translate(exc, session.lake) from None
-            try:
-                return render.WRITERS[fmt](render.Result.of(cursor), out, **writer_options)
-            except duckdb.Error as exc:
-                raise guard.translate(exc, session.lake) from None
+            with interruptible(con):
+                try:
+                    cursor = con.execute(sql, params) if params else con.execute(sql)
+                except duckdb.Error as exc:
+                    # Vacuum may delete a file between our snapshot and DuckDB opening it:
+                    # retry once on a fresh snapshot (nothing has been written yet).
+                    if attempt == 1 and guard.vanished_file(exc, session.lake):
+                        continue
+                    raise guard.translate(exc, session.lake) from None
+                try:
+                    return render.WRITERS[fmt](render.Result.of(cursor), out, **writer_options)
+                except duckdb.Error as exc:
+                    raise guard.translate(exc, session.lake) from None
         finally:
-            session.con.close()
+            con.close()
     raise AssertionError("unreachable")
 
 

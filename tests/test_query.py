@@ -392,6 +392,27 @@ def test_head_closing_the_pipe_exits_quietly(small_lake: list[tuple[object, ...]
     assert proc.stderr.read() == b""
 
 
+def test_ctrl_c_stops_a_running_query_with_130(env: dict[str, str]) -> None:
+    import signal
+
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "sql",
+         "select count(*) from range(100000000000) t(x) where x % 7 = 3", "-F", "csv"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full,
+        # A shell's background job ignores SIGINT; a user's terminal does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    maps = Path(f"/proc/{proc.pid}/maps")
+    deadline = time.monotonic() + 60
+    while "_duckdb" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # past building the views: inside the query (it would run for minutes)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert (out, err) == (b"", b"interrupted\n")
+
+
 # -- input: stdin, --file, parameters ----------------------------------------------------------
 
 
