@@ -210,8 +210,9 @@ def compact_hour(
 ) -> HourResult:
     """Rewrite one hour of the table's latest snapshot in one commit, and record its new files."""
     from deltalake import CommitProperties
-    from deltalake.exceptions import CommitFailedError
+    from deltalake.exceptions import CommitFailedError, DeltaError
     from deltalake.transaction import RemoveAction
+    from polars.exceptions import PolarsError
 
     started = time.monotonic()
     table.update_incremental()
@@ -223,6 +224,7 @@ def compact_hour(
     root = Path(table.table_uri.removeprefix("file://"))
     work = spill / key.replace("/", "T")
     written: list[Written] = []
+    committing = False
     try:
         slices = _sorted_slices([str(root / f) for f in hour.files], work, slice_bytes)
         written = _write_files(slices, root, hour, work, target_file_size)
@@ -237,6 +239,7 @@ def compact_hour(
         now_ms = int(time.time() * 1000)
         partition: dict[str, str | None] = {"date": hour.date, "hour": hour.hour}
         removes = [RemoveAction(f, False, now_ms, None, partition) for f in hour.files]
+        committing = True
         table.create_write_transaction(
             [*(w.action for w in written), *removes],
             mode="append",
@@ -249,8 +252,12 @@ def compact_hour(
         log.warning("compact %s: commit failed (%s); retrying later", key,
                     str(exc).splitlines()[0])
         return HourResult(key, "conflict", len(hour.files), rows_before=hour.rows)
-    except OSError as exc:
-        raise DataUnavailable(f"compacting {key}: {exc}") from exc
+    except (OSError, PolarsError, DeltaError) as exc:
+        # Polars reports a full disk as a ComputeError. Files of a commit that was never
+        # attempted can go; after an unclear commit error they stay for vacuum to judge.
+        if not committing:
+            _discard(root, written)
+        raise DataUnavailable(f"compacting {key}: {str(exc).splitlines()[0]}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lakestate.record_compacted(data_dir, {key: [w.action.path for w in written]})
