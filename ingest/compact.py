@@ -1,11 +1,15 @@
 """Compaction of the `logs` table: each dirty closed hour becomes a few large zstd files, sorted
-by `ts`, each `stream_id` once, swapped in by ONE Delta commit. Readers see the old file set or
-the new one, never both; the old files stay on disk until vacuum.
+by `ts`, each `stream_id` once, swapped in by ONE Delta commit (add the new files, remove
+exactly the files read). Readers see the old file set or the new one, never both; the old
+files stay on disk until vacuum. The commit's files are recorded with lakestate, which is what
+makes the hour clean for readers.
 
-Memory stays bounded for any hour size: a big hour is cut into time slices from a per-second row
-histogram, spilled slice by slice to Arrow IPC files under state/, then each slice is
-deduplicated, sorted and streamed to the Delta writer in `ts` order. Copies of one `stream_id`
-are identical rows (decoding is deterministic), so they always fall into the same slice.
+Memory stays bounded for any hour size: the hour is cut into time slices (a per-second row
+histogram); each Parquet piece (a small file, or a row group of a big one) whose `ts` range
+lies in one slice is read when that slice is merged, pieces spanning slices are split into
+spill files under state/ first. Each slice is deduplicated and sorted, and Polars' streaming
+Parquet sink writes the slices in order. Copies of one `stream_id` are identical rows (decoding
+is deterministic), so they always fall into the same slice.
 """
 
 from __future__ import annotations
@@ -188,8 +192,9 @@ def compact(
 
 @contextmanager
 def _one_at_a_time(data_dir: Path) -> Iterator[None]:
-    """Serialise compactions of one data dir across processes (CLI and scheduler): delta-rs does
-    not detect two rewrites of the same files, so two at once would only waste work."""
+    """Serialise compactions of one data dir across processes (CLI and scheduler). delta-rs does
+    not detect two rewrites of the same files: both would commit, and although no answer would
+    be wrong (the hour stays dirty until the next run), the work would be wasted."""
     folder = layout.state_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "compact.lock", "w") as lock:
