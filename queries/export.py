@@ -109,6 +109,8 @@ def export(
                     for batch in reader:
                         writer.write_batch(batch)
                         rows += batch.num_rows
+                        if progress:  # rows move within a long hour too
+                            progress(done - 1, total, rows)
                 if progress:
                     progress(done, total, rows)
             if not dataset:

@@ -323,14 +323,20 @@ def _draw(
     width: int | None,
 ) -> None:
     names, types = result.names, [t.lower() for t in result.types]
-    ncols = len(names)
     body = [[_cell(v) for v in row] for row in head]
     rest = [[_cell(v) for v in row] for row in tail]
-    widths = [
-        max([len(names[i]), len(types[i])] + [len(r[i]) for r in body + rest]) for i in range(ncols)
+    natural = [
+        max([len(names[i]), len(types[i])] + [len(r[i]) for r in body + rest])
+        for i in range(len(names))
     ]
-    if width is not None:
-        _fit(widths, width)
+    keep, widths = _layout(natural, width)
+    hidden = len(names) - len(keep)
+    if hidden:
+        # Like DuckDB: the leading columns, then one `…` column standing for the rest.
+        names, types = [names[i] for i in keep] + ["…"], [types[i] for i in keep] + [""]
+        body = [[r[i] for i in keep] + ["…"] for r in body]
+        rest = [[r[i] for i in keep] + ["…"] for r in rest]
+        widths = [*widths, 1]
     right = [_numeric(t.upper()) for t in types]
 
     def fit(text: str, i: int, align_right: bool = False, center: bool = False) -> str:
@@ -344,45 +350,54 @@ def _draw(
     def rule(left: str, mid: str, end: str) -> str:
         return left + mid.join("─" * (w + 2) for w in widths) + end + "\n"
 
-    def line(cells: list[str], **kw: bool) -> str:
-        return "│" + "│".join(f" {fit(c, i, **kw)} " for i, c in enumerate(cells)) + "│\n"
-
-    parts = [
-        rule("┌", "┬", "┐"),
-        line(names, center=True),
-        line(types, center=True),
-        rule("├", "┼", "┤"),
-    ]
-    for cells in body:
-        parts.append(
-            "│" + "│".join(f" {fit(c, i, right[i])} " for i, c in enumerate(cells)) + "│\n"
+    def line(cells: list[str], center: bool = False) -> str:
+        return (
+            "│" + "│".join(f" {fit(c, i, right[i], center)} " for i, c in enumerate(cells)) + "│\n"
         )
+
+    parts = [rule("┌", "┬", "┐"), line(names, True), line(types, True), rule("├", "┼", "┤")]
+    parts.extend(line(cells) for cells in body)
     if tail:
-        for _ in range(3):
-            parts.append(line(["·"] * ncols, center=True))
-        for cells in rest:
-            parts.append(
-                "│" + "│".join(f" {fit(c, i, right[i])} " for i, c in enumerate(cells)) + "│\n"
-            )
+        parts.extend(line(["·"] * len(names), True) for _ in range(3))
+        parts.extend(line(cells) for cells in rest)
     parts.append(rule("└", "┴", "┘"))
     shown = len(head) + len(tail)
-    count = f"{total:,} row{'' if total == 1 else 's'}"
+    footer = f"{total:,} row{'' if total == 1 else 's'}"
     if shown < total:
-        count += f" ({shown} shown)"
-    parts.append(f"  {count}\n")
+        footer += f" ({shown} shown)"
+    if hidden:
+        footer += f", {len(keep) + hidden} columns ({len(keep)} shown)"
+    parts.append(f"  {footer}\n")
     out.write("".join(parts))
 
 
-def _fit(widths: list[int], width: int) -> None:
-    """Shrink the widest columns until the table fits `width` characters (min 8 each)."""
-    frame = 3 * len(widths) + 1
-    while sum(widths) + frame > width:
+MIN_WIDTH = 10
+
+
+def _layout(natural: list[int], width: int | None) -> tuple[list[int], list[int]]:
+    """Which columns to show and how wide, to fit `width` characters (None: no limit).
+    Columns shrink (widest first, down to MIN_WIDTH); when even that is too wide, trailing
+    columns are hidden behind a `…` column."""
+    keep = list(range(len(natural)))
+    if width is None or _frame(natural) <= width:
+        return keep, list(natural)
+    floors = [min(w, MIN_WIDTH) for w in natural]
+    while len(keep) > 1 and _frame([floors[i] for i in keep]) + 4 > width:
+        keep.pop()
+    widths = [natural[i] for i in keep]
+    budget = width - (4 if len(keep) < len(natural) else 0)
+    while _frame(widths) > budget:
         widest = max(range(len(widths)), key=widths.__getitem__)
-        if widths[widest] <= 8:
-            return
-        excess = sum(widths) + frame - width
-        second = max((w for i, w in enumerate(widths) if i != widest), default=8)
-        widths[widest] = max(8, widths[widest] - excess, min(second, widths[widest] - 1))
+        if widths[widest] <= MIN_WIDTH:
+            break
+        others = [w for i, w in enumerate(widths) if i != widest]
+        target = max(MIN_WIDTH, widths[widest] - (_frame(widths) - budget))
+        widths[widest] = max(target, min(max(others, default=MIN_WIDTH), widths[widest] - 1))
+    return keep, widths
+
+
+def _frame(widths: list[int]) -> int:
+    return sum(widths) + 3 * len(widths) + 1
 
 
 WRITERS: dict[Format, Callable[..., int]] = {

@@ -355,6 +355,17 @@ def test_table_caps_rows_with_an_exact_footer(small_lake: list[tuple[object, ...
     assert few.stdout.splitlines()[-1].strip() == "1 row"
 
 
+def test_table_fits_a_terminal_by_shrinking_then_hiding_columns() -> None:
+    from queries.render import _frame, _layout
+
+    assert _layout([27, 5, 50], None) == ([0, 1, 2], [27, 5, 50])
+    assert _layout([27, 5, 50], 200) == ([0, 1, 2], [27, 5, 50])
+    keep, widths = _layout([27, 5, 50], 60)
+    assert keep == [0, 1, 2] and _frame(widths) <= 60 and widths[1] == 5
+    keep, widths = _layout([27] * 11, 80)
+    assert 1 < len(keep) < 11 and _frame(widths) + 4 <= 80  # 4 = the `…` column
+
+
 def test_markdown_and_vertical(small_lake: list[tuple[object, ...]]) -> None:
     md = logs("sql", "select stream_id, level from logs order by stream_id", "-F", "markdown")
     lines = md.stdout.splitlines()
