@@ -10,9 +10,10 @@ work from the lake, so a run that fails or is skipped is simply redone by the ne
 State file `state/scheduler.json` (read by `logs status` and the metrics endpoint):
 - `lease`: `holder` (id of the scheduler running jobs, null once released), `key` (Redis key),
   `ttl_s`, `since` (RFC 3339 UTC when it took the lease).
-- `jobs`: job name -> `last_run` (RFC 3339 UTC start of the last run), `outcome` (`ok` or
-  `error`), `duration_s`, `summary` (what it did), `error` (message or null), `runs` and
-  `failures` (counts since the state file was created), `next_run` (RFC 3339 UTC or null).
+- `jobs`: job name (present once it ran) -> `last_run` (RFC 3339 UTC start of the last run),
+  `outcome` (`ok` or `error`), `duration_s`, `summary` (what it did), `error` (message or
+  null), `runs` and `failures` (counts since the state file was created), `next_run` (RFC 3339
+  UTC or null).
 - `rollup_dirty`: hours (`YYYY-MM-DD/HH`) whose rollups are stale, as of the last job run.
 - `updated_at`: RFC 3339 UTC time of the last write.
 """
@@ -326,11 +327,13 @@ def _lead(sched: Any, plan: list[tuple[str, Any, float]], state: StateFile, leas
 
 def _record_next_runs(sched: Any, state: StateFile,
                       known: dict[str, str | None]) -> dict[str, str | None]:
+    """Keep `next_run` of the jobs on record current (a job appears once it has run)."""
     upcoming = {job.id: _iso(job.next_run_time) for job in sched.get_jobs()}
     if upcoming != known:
         def change(st: dict[str, Any]) -> None:
             for name, when in upcoming.items():
-                st["jobs"].setdefault(name, {"runs": 0, "failures": 0})["next_run"] = when
+                if name in st["jobs"]:
+                    st["jobs"][name]["next_run"] = when
 
         state.update(change)
     return upcoming
