@@ -22,8 +22,11 @@ from ingest.errors import UsageError
 
 SinceOpt = Annotated[
     str | None,
-    typer.Option("--since", help="Only partitions ending after this: 6h, 2d, 1w, 2024-05-01 or "
-                 "2024-05-01T13:00.", show_default=False),
+    typer.Option(
+        "--since",
+        help="Only partitions ending after this: 6h, 2d, 1w, 2024-05-01 or 2024-05-01T13:00.",
+        show_default=False,
+    ),
 ]
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -41,8 +44,9 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     try:
         moment = datetime.fromisoformat(text.strip().replace("/", "T").replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--since: expected 6h, 2d, 1w or an ISO date/time, got {text!r}"
-                         ) from None
+        raise UsageError(
+            f"--since: expected 6h, 2d, 1w or an ISO date/time, got {text!r}"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -78,17 +82,33 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
 @edge
 def compact(
     ctx: typer.Context,
-    hour: Annotated[str | None, typer.Option("--hour", help="Only this hour, closed or not: "
-                                             "2024-05-01/13.", show_default=False)] = None,
+    hour: Annotated[
+        str | None,
+        typer.Option(
+            "--hour", help="Only this hour, closed or not: 2024-05-01/13.", show_default=False
+        ),
+    ] = None,
     since: SinceOpt = None,
-    all_hours: Annotated[bool, typer.Option("--all", help="Every dirty closed hour (the "
-                                            "default).")] = False,
-    target_file_size: Annotated[str | None, typer.Option(
-        "--target-file-size", help="Bytes per output file, e.g. 128MiB [env "
-        "LOGS_TARGET_FILE_SIZE]", show_default=False)] = None,
-    grace: Annotated[float | None, typer.Option(
-        "--grace", help="Seconds after its end an hour counts as closed [env "
-        "LOGS_COMPACT_GRACE; default 600]", show_default=False)] = None,
+    all_hours: Annotated[
+        bool, typer.Option("--all", help="Every dirty closed hour (the default).")
+    ] = False,
+    target_file_size: Annotated[
+        str | None,
+        typer.Option(
+            "--target-file-size",
+            help="Bytes per output file, e.g. 128MiB [env LOGS_TARGET_FILE_SIZE]",
+            show_default=False,
+        ),
+    ] = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            "--grace",
+            help="Seconds after its end an hour counts as closed [env "
+            "LOGS_COMPACT_GRACE; default 600]",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Rewrite dirty closed hours as a few large files sorted by time, each entry once.
@@ -106,12 +126,17 @@ def compact(
         raise UsageError("--hour cannot be combined with --since or --all")
     if since is not None and all_hours:
         raise UsageError("--since and --all are alternatives: pick one")
-    s = settings(ctx, data_dir=data_dir, target_file_size=_size(target_file_size),
-                 compact_grace=grace)
+    s = settings(
+        ctx, data_dir=data_dir, target_file_size=_size(target_file_size), compact_grace=grace
+    )
     with _progress("compacting") as progress:
         report = compact_mod.compact(
-            s.data_dir, target_file_size=s.target_file_size, grace=s.compact_grace,
-            since=parse_since(since), hour=hour, progress=progress,
+            s.data_dir,
+            target_file_size=s.target_file_size,
+            grace=s.compact_grace,
+            since=parse_since(since),
+            hour=hour,
+            progress=progress,
         )
     note(f"compacted {report.summary()} in {report.seconds:.1f} s")
 
@@ -120,9 +145,12 @@ def compact(
 def rollup(
     ctx: typer.Context,
     since: SinceOpt = None,
-    all_partitions: Annotated[bool, typer.Option(
-        "--all", help="Recompute every partition, not only those whose raw files "
-        "changed.")] = False,
+    all_partitions: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Recompute every partition, not only those whose raw files changed."
+        ),
+    ] = False,
     hourly_only: Annotated[bool, typer.Option("--hourly", help="Only rollups_hourly.")] = False,
     daily_only: Annotated[bool, typer.Option("--daily", help="Only rollups_daily.")] = False,
     data_dir: DataDirOpt = None,
@@ -143,8 +171,13 @@ def rollup(
     s = settings(ctx, data_dir=data_dir)
     with _progress("rolling up") as progress:
         report = rollup_mod.rollup(
-            s.data_dir, hourly=not daily_only, daily=not hourly_only, since=parse_since(since),
-            rebuild=all_partitions, retention_days=s.retention_days, progress=progress,
+            s.data_dir,
+            hourly=not daily_only,
+            daily=not hourly_only,
+            since=parse_since(since),
+            rebuild=all_partitions,
+            retention_days=s.retention_days,
+            progress=progress,
         )
     note(f"rolled up {report.summary()} in {report.seconds:.1f} s")
 
@@ -152,8 +185,9 @@ def rollup(
 @edge
 def maintain(
     ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be "
-                                          "deleted.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be deleted.")
+    ] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Apply retention, vacuum old files, checkpoint the tables.
@@ -170,14 +204,18 @@ def maintain(
 
     s = settings(ctx, data_dir=data_dir)
     report = maintain_mod.maintain(
-        s.data_dir, retention_days=s.retention_days,
+        s.data_dir,
+        retention_days=s.retention_days,
         rollup_retention_days=s.rollup_retention_days,
-        vacuum_retention_hours=s.vacuum_retention_hours, dry_run=dry_run,
+        vacuum_retention_hours=s.vacuum_retention_hours,
+        dry_run=dry_run,
     )
     for table, partitions in report.expired.items():
         shown = ", ".join(partitions[:3]) + (" ..." if len(partitions) > 3 else "")
-        note(f"{table}: {len(partitions)} partitions {'to delete' if dry_run else 'deleted'}"
-             f" ({shown})")
+        note(
+            f"{table}: {len(partitions)} partitions {'to delete' if dry_run else 'deleted'}"
+            f" ({shown})"
+        )
     note(f"maintain: {report.summary()} in {report.seconds:.1f} s")
 
 

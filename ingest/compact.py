@@ -94,8 +94,10 @@ class CompactReport:
         after = sum(h.files_after for h in done)
         dropped = sum(h.rows_before - h.rows_after for h in done)
         rows = sum(h.rows_after for h in done)
-        text = (f"{len(done)} hours, {before} files -> {after}, {rows:,} rows "
-                f"({dropped:,} duplicates dropped)")
+        text = (
+            f"{len(done)} hours, {before} files -> {after}, {rows:,} rows "
+            f"({dropped:,} duplicates dropped)"
+        )
         if self.conflicts:
             text += f", {len(self.conflicts)} hours busy (retried next run)"
         return text
@@ -138,8 +140,7 @@ def plan(
         picked = [h for h in hours.values() if is_closed(h, now, grace)]
         if since is not None:
             picked = [h for h in picked if layout.hour_end(h.date, h.hour) > since]
-    return sorted((h for h in picked if not lakestate.is_clean(h, compacted)),
-                  key=lambda h: h.key)
+    return sorted((h for h in picked if not lakestate.is_clean(h, compacted)), key=lambda h: h.key)
 
 
 def compact(
@@ -175,19 +176,20 @@ def compact(
                     for key in todo:
                         if stop():
                             break
-                        results[key] = compact_hour(table, data_dir, key, target_file_size,
-                                                    spill, slice_bytes)
+                        results[key] = compact_hour(
+                            table, data_dir, key, target_file_size, spill, slice_bytes
+                        )
                         conflicts += results[key].outcome == "conflict"
                         if progress is not None:
-                            progress(sum(r.outcome != "conflict" for r in results.values()),
-                                     total)
+                            progress(sum(r.outcome != "conflict" for r in results.values()), total)
                     todo = [k for k in todo if k in results and results[k].outcome == "conflict"]
                     if not todo or stop():
                         break
             finally:
                 shutil.rmtree(spill, ignore_errors=True)
-    return CompactReport([results[k] for k in sorted(results)], time.monotonic() - started,
-                         conflicts)
+    return CompactReport(
+        [results[k] for k in sorted(results)], time.monotonic() - started, conflicts
+    )
 
 
 @contextmanager
@@ -254,8 +256,7 @@ def compact_hour(
         )
     except CommitFailedError as exc:
         _discard(root, written)
-        log.warning("compact %s: commit failed (%s); retrying later", key,
-                    str(exc).splitlines()[0])
+        log.warning("compact %s: commit failed (%s); retrying later", key, str(exc).splitlines()[0])
         return HourResult(key, "conflict", len(hour.files), rows_before=hour.rows)
     except (OSError, PolarsError, DeltaError) as exc:
         # Polars reports a full disk as a ComputeError. Files of a commit that was never
@@ -266,10 +267,24 @@ def compact_hour(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lakestate.record_compacted(data_dir, {key: [w.action.path for w in written]})
-    result = HourResult(key, "compacted", len(hour.files), len(written), hour.rows,
-                        sum(w.rows for w in written), time.monotonic() - started)
-    log.debug("compact %s: %d files -> %d, %d rows -> %d in %.1f s", key, result.files_before,
-             result.files_after, result.rows_before, result.rows_after, result.seconds)
+    result = HourResult(
+        key,
+        "compacted",
+        len(hour.files),
+        len(written),
+        hour.rows,
+        sum(w.rows for w in written),
+        time.monotonic() - started,
+    )
+    log.debug(
+        "compact %s: %d files -> %d, %d rows -> %d in %.1f s",
+        key,
+        result.files_before,
+        result.files_after,
+        result.rows_before,
+        result.rows_after,
+        result.seconds,
+    )
     return result
 
 
@@ -280,6 +295,7 @@ def _latest(root: Path) -> DeltaTable:
 
 
 # -- the bounded-memory merge ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Unit:
@@ -374,16 +390,21 @@ def _read(units: list[_Unit]) -> pl.DataFrame:
     whole = [u.path for u in units if u.offset is None]
     frames = [pl.read_parquet(whole, columns=columns, hive_partitioning=False)] if whole else []
     ranges: list[tuple[str, int, int]] = []  # contiguous row groups of a file merged
-    for unit in sorted((u for u in units if u.offset is not None),
-                       key=lambda u: (u.path, u.offset or 0)):
+    for unit in sorted(
+        (u for u in units if u.offset is not None), key=lambda u: (u.path, u.offset or 0)
+    ):
         offset = unit.offset or 0
         if ranges and ranges[-1][0] == unit.path and sum(ranges[-1][1:]) == offset:
             ranges[-1] = (unit.path, ranges[-1][1], ranges[-1][2] + unit.rows)
         else:
             ranges.append((unit.path, offset, unit.rows))
     for path, offset, rows in ranges:
-        frames.append(pl.scan_parquet(path, hive_partitioning=False).select(columns)
-                      .slice(offset, rows).collect())
+        frames.append(
+            pl.scan_parquet(path, hive_partitioning=False)
+            .select(columns)
+            .slice(offset, rows)
+            .collect()
+        )
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
 
 
@@ -409,7 +430,8 @@ def _slice_bounds(files: list[str], slices: int) -> list[int]:
     histogram = (
         pl.scan_parquet(files, hive_partitioning=False)
         .select(second=pl.col("ts").dt.epoch("us") // 1_000_000)
-        .group_by("second").len()
+        .group_by("second")
+        .len()
         .sort("second")
         .collect(engine="streaming")
     )
@@ -423,8 +445,9 @@ def _slice_bounds(files: list[str], slices: int) -> list[int]:
     return bounds
 
 
-def _spill(units: list[_Unit], bounds: list[int], spill: Path,
-           group_rows: int) -> dict[int, list[Path]]:
+def _spill(
+    units: list[_Unit], bounds: list[int], spill: Path, group_rows: int
+) -> dict[int, list[Path]]:
     """Split pieces spanning several slices into per-slice Arrow IPC files, a memory budget of
     pieces at a time; the writes run beside the next read."""
     import polars as pl
@@ -440,7 +463,8 @@ def _spill(units: list[_Unit], bounds: list[int], spill: Path,
             frame = _read(group)
             index = cuts.search_sorted(frame["ts"].dt.epoch("us") // 1_000_000, side="right")
             pieces = frame.with_columns(_slice=index).partition_by(
-                "_slice", as_dict=True, include_key=False)
+                "_slice", as_dict=True, include_key=False
+            )
             del frame
             for future in pending:  # at most one group in flight: memory stays bounded
                 future.result()
@@ -469,14 +493,16 @@ def _groups(units: list[_Unit], budget: int) -> Iterator[list[_Unit]]:
 
 # -- output files and their Delta add actions ------------------------------------------------
 
+
 @dataclass
 class Written:
     action: AddAction
     rows: int
 
 
-def _write_files(slices: Iterator[pl.DataFrame], root: Path, hour: HourFiles, work: Path,
-                 target_file_size: int) -> list[Written]:
+def _write_files(
+    slices: Iterator[pl.DataFrame], root: Path, hour: HourFiles, work: Path, target_file_size: int
+) -> list[Written]:
     """Stream the sorted slices through Polars' Parquet sink (zstd, compressed in parallel)
     into files of about `target_file_size`, staged outside the lake, fsynced, then moved into
     the hour's directory (not yet committed)."""
@@ -491,8 +517,12 @@ def _write_files(slices: Iterator[pl.DataFrame], root: Path, hour: HourFiles, wo
     group_rows = max(1024, min(ROW_GROUP_ROWS, rows_per_file // 4))
     schema = first.schema
 
-    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
-               batch_size: int | None) -> Iterator[pl.DataFrame]:
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
         for frame in itertools.chain([first], slices):
             yield frame if with_columns is None else frame.select(with_columns)
 
@@ -501,8 +531,11 @@ def _write_files(slices: Iterator[pl.DataFrame], root: Path, hour: HourFiles, wo
     staged.mkdir(parents=True)
     register_io_source(source, schema=schema).sink_parquet(
         pl.PartitionBy(staged, max_rows_per_file=rows_per_file, approximate_bytes_per_file=None),
-        compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=group_rows,
-        maintain_order=True, mkdir=True,
+        compression="zstd",
+        compression_level=ZSTD_LEVEL,
+        row_group_size=group_rows,
+        maintain_order=True,
+        mkdir=True,
     )
     folder = f"date={hour.date}/hour={hour.hour}"
     (root / folder).mkdir(parents=True, exist_ok=True)
@@ -555,8 +588,11 @@ def _add_action(root: Path, relative: str, hour: HourFiles) -> Written:
             nulls[name] += stats.null_count or 0
             if name not in BOUNDED or not stats.has_min_max:
                 continue
-            a, b = ((stats.min_raw, stats.max_raw) if name in ("ts", "ingested_at")
-                    else (stats.min, stats.max))
+            a, b = (
+                (stats.min_raw, stats.max_raw)
+                if name in ("ts", "ingested_at")
+                else (stats.min, stats.max)
+            )
             low[name] = a if name not in low else min(low[name], a)  # type: ignore[type-var]
             high[name] = b if name not in high else max(high[name], b)  # type: ignore[type-var]
     stats_json = {
@@ -566,8 +602,14 @@ def _add_action(root: Path, relative: str, hour: HourFiles) -> Written:
         "nullCount": nulls,
     }
     info = path.stat()
-    action = AddAction(relative, info.st_size, {"date": hour.date, "hour": hour.hour},
-                       int(info.st_mtime * 1000), False, json.dumps(stats_json))
+    action = AddAction(
+        relative,
+        info.st_size,
+        {"date": hour.date, "hour": hour.hour},
+        int(info.st_mtime * 1000),
+        False,
+        json.dumps(stats_json),
+    )
     return Written(action, meta.num_rows)
 
 

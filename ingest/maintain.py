@@ -46,8 +46,10 @@ class MaintainReport:
         raw = self.expired.get(layout.LOGS_TABLE, [])
         rollups = sum(len(v) for k, v in self.expired.items() if k != layout.LOGS_TABLE)
         files = sum(self.vacuumed.values())
-        text = (f"retention {verb} {len(raw)} raw hours and {rollups} rollup partitions; "
-                f"vacuum {verb} {files} files")
+        text = (
+            f"retention {verb} {len(raw)} raw hours and {rollups} rollup partitions; "
+            f"vacuum {verb} {files} files"
+        )
         if self.checkpoints:
             text += f"; checkpointed {', '.join(self.checkpoints)}"
         return text
@@ -120,8 +122,10 @@ def _expire(table: DeltaTable, cutoff: str, dry_run: bool) -> list[str]:
         from deltalake import CommitProperties
 
         # The cutoff is our own formatted date: nothing user-supplied reaches the predicate.
-        table.delete(f"date < '{cutoff}'",
-                     commit_properties=CommitProperties(custom_metadata={"loglake": "retention"}))
+        table.delete(
+            f"date < '{cutoff}'",
+            commit_properties=CommitProperties(custom_metadata={"loglake": "retention"}),
+        )
     return expired
 
 
@@ -140,14 +144,16 @@ def _vacuum(table: DeltaTable, retention_hours: float, dry_run: bool) -> int:
     hours = max(0, math.ceil(retention_hours))
     full = retention_hours >= ORPHAN_SWEEP_HOURS
     try:
-        candidates = table.vacuum(retention_hours=hours, dry_run=True,
-                                  enforce_retention_duration=False, full=full)
+        candidates = table.vacuum(
+            retention_hours=hours, dry_run=True, enforce_retention_duration=False, full=full
+        )
         if dry_run or not candidates:
             return len(candidates)
         root = Path(table.table_uri.removeprefix("file://"))
         present = [c for c in candidates if (root / c).exists() or Path(c).exists()]
-        table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False,
-                     full=full)
+        table.vacuum(
+            retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=full
+        )
         return len(present)
     except OSError as exc:
         raise DataUnavailable(f"vacuum of {table.table_uri}: {exc}") from exc

@@ -55,8 +55,9 @@ class RollupReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        return (f"{len(self.hours)} hours, {len(self.days)} days recomputed "
-                f"({self.rows:,} rollup rows)")
+        return (
+            f"{len(self.hours)} hours, {len(self.days)} days recomputed ({self.rows:,} rollup rows)"
+        )
 
 
 def rollup(
@@ -103,9 +104,11 @@ def rollup(
             oldest = retention_cutoff(retention_days)
 
         def keep(start: datetime, end: datetime) -> bool:
-            return ((since is None or end > since)
-                    and (ended_before is None or end <= ended_before)
-                    and (oldest is None or start >= oldest))
+            return (
+                (since is None or end > since)
+                and (ended_before is None or end <= ended_before)
+                and (oldest is None or start >= oldest)
+            )
 
         todo_hours: list[HourFiles] = []
         if hourly:
@@ -113,7 +116,8 @@ def rollup(
                 h = hours[key]
                 start = layout.hour_start(h.date, h.hour)
                 if keep(start, start + timedelta(hours=1)) and (
-                        rebuild or state["hourly"].get(key) != list(h.files)):
+                    rebuild or state["hourly"].get(key) != list(h.files)
+                ):
                     todo_hours.append(h)
         todo_days: dict[str, list[HourFiles]] = {}
         if daily:
@@ -124,7 +128,8 @@ def rollup(
                 start = layout.hour_start(date, "00")
                 files = sorted(f for h in by_day[date] for f in h.files)
                 if keep(start, start + timedelta(days=1)) and (
-                        rebuild or state["daily"].get(date) != files):
+                    rebuild or state["daily"].get(date) != files
+                ):
                     todo_days[date] = sorted(by_day[date], key=lambda h: h.key)
         total = len(todo_hours) + len(todo_days)
         if not total:
@@ -141,12 +146,21 @@ def rollup(
                     done += 1
                     if progress is not None:
                         progress(done, total)
-                report.rows += _replace(data_dir, layout.ROLLUPS_HOURLY, ROLLUP_HOURLY_COLUMNS,
-                                        ["date", "hour"], parts,
-                                        [(h.date, h.hour) for h in todo_hours])
+                report.rows += _replace(
+                    data_dir,
+                    layout.ROLLUPS_HOURLY,
+                    ROLLUP_HOURLY_COLUMNS,
+                    ["date", "hour"],
+                    parts,
+                    [(h.date, h.hour) for h in todo_hours],
+                )
                 report.hours = [h.key for h in todo_hours]
-                _save_state(data_dir, "hourly", {h.key: list(h.files) for h in todo_hours},
-                            keep_keys=set(hours))
+                _save_state(
+                    data_dir,
+                    "hourly",
+                    {h.key: list(h.files) for h in todo_hours},
+                    keep_keys=set(hours),
+                )
             if todo_days:
                 parts = []
                 for day_hours in todo_days.values():
@@ -154,12 +168,21 @@ def rollup(
                     done += 1
                     if progress is not None:
                         progress(done, total)
-                report.rows += _replace(data_dir, layout.ROLLUPS_DAILY, ROLLUP_DAILY_COLUMNS,
-                                        ["date"], parts, [(d,) for d in todo_days])
+                report.rows += _replace(
+                    data_dir,
+                    layout.ROLLUPS_DAILY,
+                    ROLLUP_DAILY_COLUMNS,
+                    ["date"],
+                    parts,
+                    [(d,) for d in todo_days],
+                )
                 report.days = list(todo_days)
-                _save_state(data_dir, "daily", {
-                    d: sorted(f for h in hs for f in h.files) for d, hs in todo_days.items()
-                }, keep_keys={h.date for h in hours.values()})
+                _save_state(
+                    data_dir,
+                    "daily",
+                    {d: sorted(f for h in hs for f in h.files) for d, hs in todo_days.items()},
+                    keep_keys={h.date for h in hours.values()},
+                )
         finally:
             con.close()
     report.seconds = time.monotonic() - started
@@ -169,15 +192,19 @@ def rollup(
 
 # -- computing ------------------------------------------------------------------------------------
 
+
 def _measure(name: str) -> str:
     # Only JSON numbers count: a string "12" in attrs is not a measurement.
-    return (f"case when json_type(attrs, '$.{name}') in ('BIGINT', 'UBIGINT', 'DOUBLE') "
-            f"then json_extract(attrs, '$.{name}')::DOUBLE end")
+    return (
+        f"case when json_type(attrs, '$.{name}') in ('BIGINT', 'UBIGINT', 'DOUBLE') "
+        f"then json_extract(attrs, '$.{name}')::DOUBLE end"
+    )
 
 
 _MEASURE_SQL = ",\n".join(
-    f"quantile_cont({name}, {q}) as {name}_{stat}" if stat != "max" else f"max({name}) as "
-    f"{name}_max"
+    f"quantile_cont({name}, {q}) as {name}_{stat}"
+    if stat != "max"
+    else f"max({name}) as {name}_max"
     for name in MEASURES
     for stat, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", None))
 )
@@ -201,13 +228,17 @@ def aggregate_sql(source: str, partition: str) -> str:
     """
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, root: Path, hours: list[HourFiles],
-               compacted: dict[str, list[str]], per_hour: bool) -> pa.Table:
+def _aggregate(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    hours: list[HourFiles],
+    compacted: dict[str, list[str]],
+    per_hour: bool,
+) -> pa.Table:
     """Rollup rows of `hours` (one hour, or every hour of one day), duplicates removed from the
     hours that may hold them."""
     clean = [str(root / f) for h in hours if lakestate.is_clean(h, compacted) for f in h.files]
-    dirty = [str(root / f) for h in hours if not lakestate.is_clean(h, compacted)
-             for f in h.files]
+    dirty = [str(root / f) for h in hours if not lakestate.is_clean(h, compacted) for f in h.files]
     sources = []
     params: dict[str, Any] = {}
     if clean:
@@ -238,8 +269,13 @@ def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
 
     spill = layout.state_dir(data_dir) / "rollup-spill"
     spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill),
-                                 "threads": max(1, min(4, os.cpu_count() or 1))})
+    con = duckdb.connect(
+        config={
+            "memory_limit": MEMORY_LIMIT,
+            "temp_directory": str(spill),
+            "threads": max(1, min(4, os.cpu_count() or 1)),
+        }
+    )
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     return con
@@ -247,9 +283,15 @@ def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
 
 # -- writing --------------------------------------------------------------------------------------
 
-def _replace(data_dir: Path, table_name: str, columns: list[tuple[str, str, bool]],
-             partition_by: list[str], parts: list[pa.Table],
-             partitions: list[tuple[str, ...]]) -> int:
+
+def _replace(
+    data_dir: Path,
+    table_name: str,
+    columns: list[tuple[str, str, bool]],
+    partition_by: list[str],
+    parts: list[pa.Table],
+    partitions: list[tuple[str, ...]],
+) -> int:
     """Replace exactly `partitions` of a rollup table with `parts`, in one commit."""
     import pyarrow as pa
     from deltalake import CommitProperties, write_deltalake
@@ -268,9 +310,15 @@ def _replace(data_dir: Path, table_name: str, columns: list[tuple[str, str, bool
     else:
         predicate = " OR ".join(
             f"(date = '{d}' AND hour IN (" + ", ".join(f"'{h}'" for h in sorted(hs)) + "))"
-            for d, hs in sorted(by_date.items()))
-    write_deltalake(table, data, mode="overwrite", predicate=predicate,
-                    commit_properties=CommitProperties(custom_metadata={"loglake": "rollup"}))
+            for d, hs in sorted(by_date.items())
+        )
+    write_deltalake(
+        table,
+        data,
+        mode="overwrite",
+        predicate=predicate,
+        commit_properties=CommitProperties(custom_metadata={"loglake": "rollup"}),
+    )
     return data.num_rows
 
 
@@ -279,6 +327,7 @@ def _table_exists(data_dir: Path, table_name: str) -> bool:
 
 
 # -- state ----------------------------------------------------------------------------------------
+
 
 def _state_path(data_dir: Path) -> Path:
     return layout.state_dir(data_dir) / STATE
@@ -292,8 +341,9 @@ def _load_state(data_dir: Path) -> dict[str, dict[str, list[str]]]:
     return {"hourly": dict(raw.get("hourly", {})), "daily": dict(raw.get("daily", {}))}
 
 
-def _save_state(data_dir: Path, kind: str, computed: dict[str, list[str]],
-                keep_keys: set[str]) -> None:
+def _save_state(
+    data_dir: Path, kind: str, computed: dict[str, list[str]], keep_keys: set[str]
+) -> None:
     """Record what was computed; forget partitions whose raw data is gone (retention), their
     rollups stay as they are."""
     state = _load_state(data_dir)
@@ -333,8 +383,11 @@ def _one_at_a_time(data_dir: Path) -> Iterator[None]:
 def stale_hours(data_dir: Path) -> list[str]:
     """Hours (`DATE/HH`) whose hourly rollup is missing or older than their raw files."""
     state = _load_state(data_dir)["hourly"]
-    return sorted(key for key, hour in lakestate.snapshot(data_dir).items()
-                  if state.get(key) != list(hour.files))
+    return sorted(
+        key
+        for key, hour in lakestate.snapshot(data_dir).items()
+        if state.get(key) != list(hour.files)
+    )
 
 
 def retention_cutoff(days: int, now: datetime | None = None) -> datetime:

@@ -51,10 +51,14 @@ STOP_WAIT = 5.0
 atomic, so an interrupted job leaves nothing half-done: the next run redoes its work)."""
 
 # Compare-and-act on our own value only: never renew or delete another scheduler's lease.
-_RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-          "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
-_RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-            "return redis.call('del', KEYS[1]) else return 0 end")
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('del', KEYS[1]) else return 0 end"
+)
 
 
 def lease_key(stream: str) -> str:
@@ -140,8 +144,9 @@ class Jobs:
     """The job bodies: each returns its one-line summary; `run` wraps one with the lease check,
     timing, the log line and the state record, and never lets an error escape."""
 
-    def __init__(self, settings: Settings, lease: Lease, state: StateFile,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, settings: Settings, lease: Lease, state: StateFile, stop: threading.Event
+    ) -> None:
         self.s, self.lease, self.state, self.stop = settings, lease, state, stop
         self.runs = 0
         self.running: str | None = None
@@ -150,21 +155,29 @@ class Jobs:
         from ingest import compact, rollup
 
         s = self.s
-        report = compact.compact(s.data_dir, target_file_size=s.target_file_size,
-                                 grace=s.compact_grace, should_stop=self.stop.is_set)
+        report = compact.compact(
+            s.data_dir,
+            target_file_size=s.target_file_size,
+            grace=s.compact_grace,
+            should_stop=self.stop.is_set,
+        )
         if self.stop.is_set():
             return report.summary()
         ended = datetime.now(UTC) - timedelta(seconds=s.compact_grace)
-        rolled = rollup.rollup(s.data_dir, daily=False, ended_before=ended,
-                               retention_days=s.retention_days)
+        rolled = rollup.rollup(
+            s.data_dir, daily=False, ended_before=ended, retention_days=s.retention_days
+        )
         return f"{report.summary()}; rollups: {len(rolled.hours)} hours"
 
     def rollup_hourly(self) -> str:
         from ingest import rollup
 
-        report = rollup.rollup(self.s.data_dir, daily=False,
-                               ended_before=rollup.ended_hours_before(),
-                               retention_days=self.s.retention_days)
+        report = rollup.rollup(
+            self.s.data_dir,
+            daily=False,
+            ended_before=rollup.ended_hours_before(),
+            retention_days=self.s.retention_days,
+        )
         return report.summary()
 
     def nightly(self) -> str:
@@ -173,19 +186,26 @@ class Jobs:
         s = self.s
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         rolled = rollup.rollup(s.data_dir, ended_before=today, retention_days=s.retention_days)
-        kept = maintain.maintain(s.data_dir, retention_days=s.retention_days,
-                                 rollup_retention_days=s.rollup_retention_days,
-                                 vacuum_retention_hours=s.vacuum_retention_hours, vacuum=False)
+        kept = maintain.maintain(
+            s.data_dir,
+            retention_days=s.retention_days,
+            rollup_retention_days=s.rollup_retention_days,
+            vacuum_retention_hours=s.vacuum_retention_hours,
+            vacuum=False,
+        )
         return f"{rolled.summary()}; {kept.summary()}"
 
     def maintain(self) -> str:
         from ingest import maintain
 
         s = self.s
-        report = maintain.maintain(s.data_dir, retention_days=s.retention_days,
-                                   rollup_retention_days=s.rollup_retention_days,
-                                   vacuum_retention_hours=s.vacuum_retention_hours,
-                                   retention=False)
+        report = maintain.maintain(
+            s.data_dir,
+            retention_days=s.retention_days,
+            rollup_retention_days=s.rollup_retention_days,
+            vacuum_retention_hours=s.vacuum_retention_hours,
+            retention=False,
+        )
         return report.summary()
 
     def run(self, name: str, body: Callable[[], str]) -> None:
@@ -213,10 +233,15 @@ class Jobs:
 
         def record(state: dict[str, Any]) -> None:
             job = state["jobs"].setdefault(name, {"runs": 0, "failures": 0})
-            job.update(last_run=_iso(started_at), outcome="ok" if error is None else "error",
-                       duration_s=round(took, 3), summary=summary, error=error,
-                       runs=int(job.get("runs", 0)) + 1,
-                       failures=int(job.get("failures", 0)) + (error is not None))
+            job.update(
+                last_run=_iso(started_at),
+                outcome="ok" if error is None else "error",
+                duration_s=round(took, 3),
+                summary=summary,
+                error=error,
+                runs=int(job.get("runs", 0)) + 1,
+                failures=int(job.get("failures", 0)) + (error is not None),
+            )
             if dirty is not None:
                 state["rollup_dirty"] = dirty
 
@@ -260,30 +285,44 @@ def run(settings: Settings, install_signals: bool = True) -> StopResult:
         job_defaults={"coalesce": True, "max_instances": 1},
     )
     plan: list[tuple[str, Any, float]] = [
-        ("compact", IntervalTrigger(seconds=settings.compact_interval),
-         max(60.0, settings.compact_interval)),
+        (
+            "compact",
+            IntervalTrigger(seconds=settings.compact_interval),
+            max(60.0, settings.compact_interval),
+        ),
         ("rollup_hourly", CronTrigger(minute=settings.rollup_minute), 1800.0),
         ("nightly", CronTrigger(hour=hour, minute=minute), 6 * 3600.0),
-        ("maintain", IntervalTrigger(seconds=settings.maintain_interval),
-         max(60.0, settings.maintain_interval)),
+        (
+            "maintain",
+            IntervalTrigger(seconds=settings.maintain_interval),
+            max(60.0, settings.maintain_interval),
+        ),
     ]
     for name, trigger, grace in plan:
-        sched.add_job(jobs.run, trigger, args=[name, getattr(jobs, name)], id=name, name=name,
-                      misfire_grace_time=int(grace))
+        sched.add_job(
+            jobs.run,
+            trigger,
+            args=[name, getattr(jobs, name)],
+            id=name,
+            name=name,
+            misfire_grace_time=int(grace),
+        )
     sched.start(paused=True)
     renew_every = max(0.2, settings.lease_ttl / 3)
     leading = False
     upcoming: dict[str, str | None] = {}
-    log.info("scheduler %s: standing by for lease %s (ttl %.0f s)", holder, lease.key,
-             settings.lease_ttl)
+    log.info(
+        "scheduler %s: standing by for lease %s (ttl %.0f s)", holder, lease.key, settings.lease_ttl
+    )
     try:
         while not stop.is_set():
             try:
                 got = lease.renew() if leading else lease.try_acquire()
             except Exception as exc:  # Redis unreachable: act only while the lease surely holds
                 got = lease.held
-                log.warning("scheduler %s: lease check failed (%s)", holder,
-                            str(exc).splitlines()[0])
+                log.warning(
+                    "scheduler %s: lease check failed (%s)", holder, str(exc).splitlines()[0]
+                )
             if got and not leading:
                 leading = True
                 _lead(sched, plan, state, lease, holder, settings)
@@ -307,29 +346,48 @@ def run(settings: Settings, install_signals: bool = True) -> StopResult:
             except Exception as exc:  # the lease then simply expires
                 log.warning("scheduler %s: could not release the lease: %s", holder, exc)
             state.update(lambda st: st.update(lease={**st.get("lease", {}), "holder": None}))
-        log.info("scheduler %s: stopped%s", holder,
-                 f" while job {jobs.running} was still running" if still else "")
+        log.info(
+            "scheduler %s: stopped%s",
+            holder,
+            f" while job {jobs.running} was still running" if still else "",
+        )
         client.close()
     return StopResult(jobs.runs, still)
 
 
-def _lead(sched: Any, plan: list[tuple[str, Any, float]], state: StateFile, lease: Lease,
-          holder: str, settings: Settings) -> None:
+def _lead(
+    sched: Any,
+    plan: list[tuple[str, Any, float]],
+    state: StateFile,
+    lease: Lease,
+    holder: str,
+    settings: Settings,
+) -> None:
     """On taking the lease, run every job once now (they are cheap when nothing is dirty and
     catch up on whatever the previous holder left), then on their triggers."""
     now = datetime.now(UTC)
     for name, _, _ in plan:
         sched.modify_job(name, next_run_time=now)
-    state.update(lambda st: st.update(lease={"holder": holder, "key": lease.key,
-                                             "ttl_s": settings.lease_ttl, "since": _iso(now)}))
+    state.update(
+        lambda st: st.update(
+            lease={
+                "holder": holder,
+                "key": lease.key,
+                "ttl_s": settings.lease_ttl,
+                "since": _iso(now),
+            }
+        )
+    )
     sched.resume()
 
 
-def _record_next_runs(sched: Any, state: StateFile,
-                      known: dict[str, str | None]) -> dict[str, str | None]:
+def _record_next_runs(
+    sched: Any, state: StateFile, known: dict[str, str | None]
+) -> dict[str, str | None]:
     """Keep `next_run` of the jobs on record current (a job appears once it has run)."""
     upcoming = {job.id: _iso(job.next_run_time) for job in sched.get_jobs()}
     if upcoming != known:
+
         def change(st: dict[str, Any]) -> None:
             for name, when in upcoming.items():
                 if name in st["jobs"]:

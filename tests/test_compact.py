@@ -31,19 +31,25 @@ def entries(start: datetime, seqs: range, late: bool = False) -> list[Row]:
     for seq in seqs:
         ts = start + timedelta(seconds=(seq * 7.31) % 3599)
         doc = {
-            "ts": ts.isoformat(), "level": LEVELS[seq % 5], "service": f"svc{seq % 3}",
-            "host": f"host{seq % 4}", "message": f"event {seq}" + ("!" * (seq % 7)),
-            "latency_ms": (seq % 100) + 0.25, "late": late,
+            "ts": ts.isoformat(),
+            "level": LEVELS[seq % 5],
+            "service": f"svc{seq % 3}",
+            "host": f"host{seq % 4}",
+            "message": f"event {seq}" + ("!" * (seq % 7)),
+            "latency_ms": (seq % 100) + 0.25,
+            "late": late,
         }
         if seq % 10 == 0:
             doc["duration_ms"] = seq % 13
-        rows.append(decode(f"{1_700_000_000_000 + seq}-{seq % 3}", [b"data",
-                                                                    json.dumps(doc).encode()]))
+        rows.append(
+            decode(f"{1_700_000_000_000 + seq}-{seq % 3}", [b"data", json.dumps(doc).encode()])
+        )
     return rows
 
 
-def fill_hour(data_dir: Path, start: datetime, first: int, count: int, commits: int = 5,
-              redeliver: int = 20) -> set[str]:
+def fill_hour(
+    data_dir: Path, start: datetime, first: int, count: int, commits: int = 5, redeliver: int = 20
+) -> set[str]:
     """`count` entries over `commits` commits; each commit after the first also repeats
     `redeliver` entries of the previous one (a crash between commit and XACK)."""
     writer = LakeWriter(data_dir)
@@ -156,21 +162,22 @@ def test_target_file_size_splits_an_hour_into_files_in_time_order(
     files = hour_files(data_dir)[key_of(start)]
     assert len(files) > 2
     root = layout.table_path(data_dir)
-    spans = sorted((t[0], t[-1]) for t in
-                   (pq.read_table(root / f, columns=["ts"]).column("ts").to_pylist()
-                    for f in files))
+    spans = sorted(
+        (t[0], t[-1])
+        for t in (pq.read_table(root / f, columns=["ts"]).column("ts").to_pylist() for f in files)
+    )
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
     assert sorted(r[0] for r in lake_rows(data_dir, "select stream_id from t")) == sorted(ids)
 
 
-def test_time_slices_spill_path_gives_the_same_rows_as_one_pass(data_dir: Path,
-                                                                 tmp_path: Path) -> None:
+def test_time_slices_spill_path_gives_the_same_rows_as_one_pass(
+    data_dir: Path, tmp_path: Path
+) -> None:
     start = closed_hour(40)
     fill_hour(data_dir, start, 0, 6000, commits=6, redeliver=200)
     before = distinct_rows(data_dir)
     # A tiny memory budget forces many time slices through the on-disk spill.
-    report = compact.compact(data_dir, target_file_size=64 << 10, grace=0,
-                             slice_bytes=64 * 1024)
+    report = compact.compact(data_dir, target_file_size=64 << 10, grace=0, slice_bytes=64 * 1024)
     assert [(h.outcome, h.rows_after) for h in report.hours] == [("compacted", 6000)]
     assert distinct_rows(data_dir) == before
     assert not any(compact.spill_root(data_dir).iterdir())
@@ -181,11 +188,11 @@ def test_time_slices_spill_path_gives_the_same_rows_as_one_pass(data_dir: Path,
     compacted = hour_files(data_dir)[key_of(start)]
     assert len(compacted) > 1
     assert pq.ParquetFile(layout.table_path(data_dir) / compacted[0]).num_row_groups > 1
-    LakeWriter(data_dir).commit(entries(start, range(70_000, 70_500), late=True)
-                                + entries(start, range(10, 20)))
+    LakeWriter(data_dir).commit(
+        entries(start, range(70_000, 70_500), late=True) + entries(start, range(10, 20))
+    )
     before = distinct_rows(data_dir)
-    report = compact.compact(data_dir, target_file_size=128 << 20, grace=0,
-                             slice_bytes=64 * 1024)
+    report = compact.compact(data_dir, target_file_size=128 << 20, grace=0, slice_bytes=64 * 1024)
     assert [(h.outcome, h.rows_after) for h in report.hours] == [("compacted", 6500)]
     assert distinct_rows(data_dir) == before
     ts = [r[0] for r in lake_rows(data_dir, "select ts from t")]
@@ -201,25 +208,27 @@ def dedup_count(data_dir: Path) -> int:
     hours = lakestate.hours_of(table)
     record = lakestate.load_compacted(data_dir)
     root = layout.table_path(data_dir)
-    clean = [str(root / f) for h in hours.values() if lakestate.is_clean(h, record)
-             for f in h.files]
-    dirty = [str(root / f) for h in hours.values() if not lakestate.is_clean(h, record)
-             for f in h.files]
+    clean = [
+        str(root / f) for h in hours.values() if lakestate.is_clean(h, record) for f in h.files
+    ]
+    dirty = [
+        str(root / f) for h in hours.values() if not lakestate.is_clean(h, record) for f in h.files
+    ]
     con = duckdb.connect()
     total = 0
     if clean:
         total += con.execute("select count(*) from read_parquet(?)", [clean]).fetchall()[0][0]
     if dirty:
-        total += con.execute("select count(distinct stream_id) from read_parquet(?)",
-                             [dirty]).fetchall()[0][0]
+        total += con.execute(
+            "select count(distinct stream_id) from read_parquet(?)", [dirty]
+        ).fetchall()[0][0]
     return total
 
 
 def test_queries_during_compaction_never_fail_or_double_count(data_dir: Path) -> None:
     ids: set[str] = set()
     for i in range(4):
-        ids |= fill_hour(data_dir, closed_hour(50 - i), i * 10_000, 4000, commits=8,
-                         redeliver=100)
+        ids |= fill_hour(data_dir, closed_hour(50 - i), i * 10_000, 4000, commits=8, redeliver=100)
     counts: list[int] = []
     errors: list[BaseException] = []
     done = threading.Event()
@@ -266,8 +275,9 @@ def test_an_append_racing_compaction_is_never_lost_or_duplicated(data_dir: Path)
     conflicts = 0
     try:
         for _ in range(4):
-            report = compact.compact(data_dir, target_file_size=128 << 20, grace=0,
-                                     slice_bytes=256 * 1024)
+            report = compact.compact(
+                data_dir, target_file_size=128 << 20, grace=0, slice_bytes=256 * 1024
+            )
             conflicts += report.conflicts_seen
     finally:
         stop.set()

@@ -15,13 +15,15 @@ from tests.test_rollup import DAILY_ORDER, table_rows
 
 
 def parquet_files(folder: Path) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*.parquet")
-            if "_delta_log" not in p.parts}
+    return {
+        str(p.relative_to(folder)) for p in folder.rglob("*.parquet") if "_delta_log" not in p.parts
+    }
 
 
 def dates_in(data_dir: Path, table: str) -> set[str]:
-    actions = pa.table(DeltaTable(str(layout.table_path(data_dir, table))).get_add_actions(
-        flatten=True))
+    actions = pa.table(
+        DeltaTable(str(layout.table_path(data_dir, table))).get_add_actions(flatten=True)
+    )
     return set(actions.column("partition.date").to_pylist())
 
 
@@ -71,8 +73,9 @@ def test_rollup_retention_and_the_vacuum_window(env: dict[str, str], data_dir: P
     assert run_logs(["rollup"], env).returncode == 0
     assert run_logs(["compact"], env).returncode == 0
     root = layout.table_path(data_dir)
-    replaced = parquet_files(root) - {f for h in lakestate.snapshot(data_dir).values()
-                                      for f in h.files}
+    replaced = parquet_files(root) - {
+        f for h in lakestate.snapshot(data_dir).values() for f in h.files
+    }
     assert len(replaced) == 10  # compaction's inputs: unreferenced, waiting for vacuum
 
     # Default window (1 h): a query that started before compaction can still read them.
@@ -91,4 +94,5 @@ def test_rollup_retention_and_the_vacuum_window(env: dict[str, str], data_dir: P
         folder = layout.table_path(data_dir, table)
         live = set(DeltaTable(str(folder)).file_uris())
         assert {str(folder / f) for f in parquet_files(folder)} == {
-            u.removeprefix("file://") for u in live}
+            u.removeprefix("file://") for u in live
+        }

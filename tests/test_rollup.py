@@ -29,10 +29,15 @@ def table_rows(data_dir: Path, name: str, order: str) -> list[tuple[object, ...]
     types = ", ".join(f"'{p}': varchar" for p in partitions)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    columns = ", ".join(name for name, _, _ in
-                        (ROLLUP_HOURLY_COLUMNS if "hour" in partitions else ROLLUP_DAILY_COLUMNS))
-    return con.execute(f"select {columns} from read_parquet(?, hive_partitioning=true, "
-                       f"hive_types={{{types}}}) {order}", [files]).fetchall()
+    columns = ", ".join(
+        name
+        for name, _, _ in (ROLLUP_HOURLY_COLUMNS if "hour" in partitions else ROLLUP_DAILY_COLUMNS)
+    )
+    return con.execute(
+        f"select {columns} from read_parquet(?, hive_partitioning=true, "
+        f"hive_types={{{types}}}) {order}",
+        [files],
+    ).fetchall()
 
 
 def from_scratch(data_dir: Path, daily: bool) -> list[tuple[object, ...]]:
@@ -40,23 +45,29 @@ def from_scratch(data_dir: Path, daily: bool) -> list[tuple[object, ...]]:
     files = DeltaTable(str(layout.table_path(data_dir))).file_uris()
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"create view raw as select distinct on (stream_id) * from read_parquet({files!r}, "
-                "hive_partitioning=true, hive_types={'date': varchar, 'hour': varchar})")
+    con.execute(
+        f"create view raw as select distinct on (stream_id) * from read_parquet({files!r}, "
+        "hive_partitioning=true, hive_types={'date': varchar, 'hour': varchar})"
+    )
     partition = "date" if daily else "date, hour"
     sql = rollup.aggregate_sql("raw", partition)
-    return con.execute(f"select * from ({sql}) {DAILY_ORDER if daily else HOURLY_ORDER}"
-                       ).fetchall()
+    return con.execute(f"select * from ({sql}) {DAILY_ORDER if daily else HOURLY_ORDER}").fetchall()
 
 
 def versions(data_dir: Path) -> tuple[int, int]:
-    return tuple(DeltaTable(str(layout.table_path(data_dir, t))).version()  # type: ignore[return-value]
-                 for t in (layout.ROLLUPS_HOURLY, layout.ROLLUPS_DAILY))
+    return tuple(
+        DeltaTable(str(layout.table_path(data_dir, t))).version()  # type: ignore[return-value]
+        for t in (layout.ROLLUPS_HOURLY, layout.ROLLUPS_DAILY)
+    )
 
 
 def dedup_count(data_dir: Path) -> int:
     files = DeltaTable(str(layout.table_path(data_dir))).file_uris()
-    return duckdb.connect().execute("select count(distinct stream_id) from read_parquet(?)",
-                                    [files]).fetchall()[0][0]
+    return (
+        duckdb.connect()
+        .execute("select count(distinct stream_id) from read_parquet(?)", [files])
+        .fetchall()[0][0]
+    )
 
 
 def sum_count(data_dir: Path, name: str) -> int:
@@ -65,15 +76,23 @@ def sum_count(data_dir: Path, name: str) -> int:
     return sum(int(r[index]) for r in table_rows(data_dir, name, order))  # type: ignore[call-overload]
 
 
-def test_rollups_equal_a_recompute_over_deduplicated_rows(env: dict[str, str],
-                                                          data_dir: Path) -> None:
+def test_rollups_equal_a_recompute_over_deduplicated_rows(
+    env: dict[str, str], data_dir: Path
+) -> None:
     # Two hours of one day, one of the day before; redelivered duplicates in every hour.
     starts = [closed_hour(48), closed_hour(30), closed_hour(29)]
     for i, start in enumerate(starts):
         fill_hour(data_dir, start, i * 10_000, 1500)
     # A string "latency" is not a measurement; a missing one is simply absent.
-    odd = json.dumps({"ts": starts[1].isoformat(), "service": "svc0", "level": "INFO",
-                      "message": "odd", "latency_ms": "12"})
+    odd = json.dumps(
+        {
+            "ts": starts[1].isoformat(),
+            "service": "svc0",
+            "level": "INFO",
+            "message": "odd",
+            "latency_ms": "12",
+        }
+    )
     LakeWriter(data_dir).commit([decode("1700000099999-0", [b"data", odd.encode()])])
 
     result = run_logs(["rollup"], env)
@@ -85,16 +104,19 @@ def test_rollups_equal_a_recompute_over_deduplicated_rows(env: dict[str, str],
     total = dedup_count(data_dir)
     assert sum_count(data_dir, layout.ROLLUPS_HOURLY) == total
     assert sum_count(data_dir, layout.ROLLUPS_DAILY) == total
-    assert table_rows(data_dir, layout.ROLLUPS_HOURLY, HOURLY_ORDER) == from_scratch(data_dir,
-                                                                                     False)
-    assert table_rows(data_dir, layout.ROLLUPS_DAILY, DAILY_ORDER) == from_scratch(data_dir,
-                                                                                   True)
+    assert table_rows(data_dir, layout.ROLLUPS_HOURLY, HOURLY_ORDER) == from_scratch(
+        data_dir, False
+    )
+    assert table_rows(data_dir, layout.ROLLUPS_DAILY, DAILY_ORDER) == from_scratch(data_dir, True)
     # Exactly the declared schemas (another engineer's views rely on them).
-    for name, columns in ((layout.ROLLUPS_HOURLY, ROLLUP_HOURLY_COLUMNS),
-                          (layout.ROLLUPS_DAILY, ROLLUP_DAILY_COLUMNS)):
+    for name, columns in (
+        (layout.ROLLUPS_HOURLY, ROLLUP_HOURLY_COLUMNS),
+        (layout.ROLLUPS_DAILY, ROLLUP_DAILY_COLUMNS),
+    ):
         schema = pa.schema(DeltaTable(str(layout.table_path(data_dir, name))).schema().to_arrow())
         assert [(f.name, str(f.type)) for f in schema] == [
-            (f.name, str(f.type)) for f in arrow_schema(columns)]
+            (f.name, str(f.type)) for f in arrow_schema(columns)
+        ]
 
 
 def test_rerun_writes_nothing_and_late_data_recomputes_only_its_hour_and_day(
@@ -121,10 +143,10 @@ def test_rerun_writes_nothing_and_late_data_recomputes_only_its_hour_and_day(
     total = dedup_count(data_dir)
     assert sum_count(data_dir, layout.ROLLUPS_HOURLY) == total
     assert sum_count(data_dir, layout.ROLLUPS_DAILY) == total
-    assert table_rows(data_dir, layout.ROLLUPS_HOURLY, HOURLY_ORDER) == from_scratch(data_dir,
-                                                                                     False)
-    assert table_rows(data_dir, layout.ROLLUPS_DAILY, DAILY_ORDER) == from_scratch(data_dir,
-                                                                                   True)
+    assert table_rows(data_dir, layout.ROLLUPS_HOURLY, HOURLY_ORDER) == from_scratch(
+        data_dir, False
+    )
+    assert table_rows(data_dir, layout.ROLLUPS_DAILY, DAILY_ORDER) == from_scratch(data_dir, True)
 
 
 def test_compaction_changes_files_not_rollups(env: dict[str, str], data_dir: Path) -> None:

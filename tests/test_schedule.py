@@ -78,8 +78,11 @@ def state(data_dir: Path) -> dict:  # type: ignore[type-arg]
 def ended_hours_done(data_dir: Path) -> bool:
     """Every ended hour is compacted (clean) and its rollup counts its distinct rows."""
     now = datetime.now(UTC)
-    hours = {k: h for k, h in lakestate.snapshot(data_dir).items()
-             if layout.hour_end(h.date, h.hour) <= now}
+    hours = {
+        k: h
+        for k, h in lakestate.snapshot(data_dir).items()
+        if layout.hour_end(h.date, h.hour) <= now
+    }
     record = lakestate.load_compacted(data_dir)
     if not hours or not all(lakestate.is_clean(h, record) for h in hours.values()):
         return False
@@ -89,12 +92,18 @@ def ended_hours_done(data_dir: Path) -> bool:
     raw = DeltaTable(str(layout.table_path(data_dir))).file_uris()
     con = duckdb.connect()
     hive = "hive_partitioning=true, hive_types={'date': varchar, 'hour': varchar}"
-    distinct = dict(con.execute(
-        f"select date || '/' || hour, count(distinct stream_id) from read_parquet({raw!r}, "
-        f"{hive}) group by 1").fetchall())
-    rolled = dict(con.execute(
-        f"select date || '/' || hour, sum(count) from read_parquet("
-        f"{DeltaTable(str(rollups)).file_uris()!r}, {hive}) group by 1").fetchall())
+    distinct = dict(
+        con.execute(
+            f"select date || '/' || hour, count(distinct stream_id) from read_parquet({raw!r}, "
+            f"{hive}) group by 1"
+        ).fetchall()
+    )
+    rolled = dict(
+        con.execute(
+            f"select date || '/' || hour, sum(count) from read_parquet("
+            f"{DeltaTable(str(rollups)).file_uris()!r}, {hive}) group by 1"
+        ).fetchall()
+    )
     return all(rolled.get(k) == distinct[k] for k in hours)
 
 
@@ -105,18 +114,26 @@ def test_schedule_compacts_and_rolls_up_fresh_hours_and_stops_on_sigterm(
     # Freshly ingested through the real write path (two commits per hour), plus an hour with
     # redelivered duplicates.
     for seed in ("1", "2"):
-        assert run_logs(["gen", "--count", "3000", "--hours", "3", "--seed", seed],
-                        fast).returncode == 0
+        assert (
+            run_logs(["gen", "--count", "3000", "--hours", "3", "--seed", seed], fast).returncode
+            == 0
+        )
         assert run_logs(["ingest", "--drain"], fast).returncode == 0
     fill_hour(data_dir, closed_hour(5), 500_000, 1000)
 
     sched = Scheduler(fast)
     try:
-        wait_for("the scheduler compacted and rolled up every ended hour",
-                 lambda: ended_hours_done(data_dir))
-        wait_for("every job ran once on taking the lease",
-                 lambda: set(state(data_dir).get("jobs", {})) == {
-                     "compact", "rollup_hourly", "nightly", "maintain"})
+        wait_for(
+            "the scheduler compacted and rolled up every ended hour",
+            lambda: ended_hours_done(data_dir),
+        )
+        wait_for(
+            "every job ran once on taking the lease",
+            lambda: (
+                set(state(data_dir).get("jobs", {}))
+                == {"compact", "rollup_hourly", "nightly", "maintain"}
+            ),
+        )
         assert sched.proc.poll() is None
     finally:
         code = sched.stop()
@@ -144,24 +161,24 @@ def test_a_second_scheduler_stands_by_and_takes_over_when_the_first_dies(
     first = Scheduler(fast)
     second = None
     try:
-        wait_for("the first scheduler holds the lease",
-                 lambda: f"-{first.proc.pid}-" in holder())
+        wait_for("the first scheduler holds the lease", lambda: f"-{first.proc.pid}-" in holder())
         second = Scheduler(fast)
-        wait_for("the second scheduler is standing by",
-                 lambda: "standing by" in second.text)  # type: ignore[union-attr]
+        wait_for("the second scheduler is standing by", lambda: "standing by" in second.text)  # type: ignore[union-attr]
         # Several renewals later the lease is still the first one's.
         time.sleep(3)
         assert f"-{first.proc.pid}-" in holder()
         assert "took the lease" not in second.text
 
         first.kill()  # SIGKILL: no release, the lease has to expire
-        wait_for("the second scheduler took over",
-                 lambda: f"-{second.proc.pid}-" in holder())  # type: ignore[union-attr]
+        wait_for("the second scheduler took over", lambda: f"-{second.proc.pid}-" in holder())  # type: ignore[union-attr]
         start = closed_hour(7)
         fill_hour(data_dir, start, 0, 600)
-        wait_for("the new holder compacted the new hour",
-                 lambda: lakestate.is_clean(lakestate.snapshot(data_dir)[key_of(start)],
-                                            lakestate.load_compacted(data_dir)))
+        wait_for(
+            "the new holder compacted the new hour",
+            lambda: lakestate.is_clean(
+                lakestate.snapshot(data_dir)[key_of(start)], lakestate.load_compacted(data_dir)
+            ),
+        )
         assert "took the lease, running jobs" in second.text
         assert second.stop() == 0, second.text
         assert holder() == ""
@@ -215,11 +232,16 @@ def test_a_failing_job_is_logged_and_retried_without_killing_the_scheduler(
         assert facts["outcome"] == "error" and facts["failures"] >= 1
 
         blocker.unlink()
-        wait_for("the next run succeeded",
-                 lambda: lakestate.is_clean(lakestate.snapshot(data_dir)[key_of(start)],
-                                            lakestate.load_compacted(data_dir)))
-        wait_for("the success was recorded",
-                 lambda: state(data_dir)["jobs"]["compact"]["outcome"] == "ok")
+        wait_for(
+            "the next run succeeded",
+            lambda: lakestate.is_clean(
+                lakestate.snapshot(data_dir)[key_of(start)], lakestate.load_compacted(data_dir)
+            ),
+        )
+        wait_for(
+            "the success was recorded",
+            lambda: state(data_dir)["jobs"]["compact"]["outcome"] == "ok",
+        )
     finally:
         code = sched.stop()
     assert code == 0, sched.text
