@@ -186,9 +186,27 @@ def load(
 
 
 def _validate(s: Settings) -> None:
-    for name in ("read_count", "batch_rows", "batch_bytes", "max_deliveries", "max_entry_bytes"):
+    positive = (
+        "read_count",
+        "batch_rows",
+        "batch_bytes",
+        "max_deliveries",
+        "max_entry_bytes",
+        "max_json_depth",
+        "compact_interval",
+        "maintain_interval",
+        "lease_ttl",
+        "target_file_size",
+        "retention_days",
+        "rollup_retention_days",
+    )
+    for name in positive:
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(s, name)}")
+    if not 0 <= s.rollup_minute <= 59:
+        raise ConfigError(f"rollup_minute must be 0-59, got {s.rollup_minute}")
+    if s.compact_grace < 0 or s.vacuum_retention_hours < 0:
+        raise ConfigError("compact_grace and vacuum_retention_hours must not be negative")
     if s.block_ms < 0 or s.batch_age <= 0 or s.claim_idle <= 0:
         raise ConfigError("block_ms, batch_age and claim_idle must be positive")
     if s.redis_url is not None and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):

@@ -102,3 +102,16 @@ def test_a_bad_setting_is_exit_2_with_one_line(tmp_path: Path) -> None:
 )
 def test_passwords_are_masked(url: str, shown: str) -> None:
     assert config.mask_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LOGS_COMPACT_INTERVAL": "0"}, "compact_interval must be positive, got 0.0"),
+        ({"LOGS_ROLLUP_MINUTE": "60"}, "rollup_minute must be 0-59, got 60"),
+        ({"LOGS_RETENTION_DAYS": "0"}, "retention_days must be positive, got 0"),
+    ],
+)
+def test_scheduler_settings_are_validated(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config.load({}, None, env)
