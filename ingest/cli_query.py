@@ -15,7 +15,7 @@ from typer.core import TyperCommand
 
 from ingest.cli_common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
 from ingest.errors import UsageError
-from queries.render import Format
+from queries.formats import Format
 
 FormatOpt = Annotated[
     Format | None,

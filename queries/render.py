@@ -16,67 +16,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from enum import StrEnum
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ingest.errors import UsageError
+from queries.formats import BINARY, EXTENSIONS, Format, pick_format
 
 if TYPE_CHECKING:
     import duckdb
 
 CHUNK = 10_000
 TABLE_ROWS = 40
+__all__ = ["BINARY", "EXTENSIONS", "WRITERS", "Format", "Result", "pick_format"]
 JSON_COLUMNS = {"attrs", "fields"}
 _NUMERIC = ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC")
-
-
-class Format(StrEnum):
-    table = "table"
-    csv = "csv"
-    tsv = "tsv"
-    json = "json"
-    jsonl = "jsonl"
-    markdown = "markdown"
-    vertical = "vertical"
-    parquet = "parquet"
-
-
-EXTENSIONS = {
-    ".csv": Format.csv,
-    ".tsv": Format.tsv,
-    ".tab": Format.tsv,
-    ".json": Format.json,
-    ".jsonl": Format.jsonl,
-    ".ndjson": Format.jsonl,
-    ".md": Format.markdown,
-    ".markdown": Format.markdown,
-    ".parquet": Format.parquet,
-    ".pq": Format.parquet,
-    ".txt": Format.table,
-}
-BINARY = {Format.parquet}
-
-
-def pick_format(flag: str | None, output: Path | None, configured: str) -> Format:
-    """`-F` wins, then the extension of `-o`, then LOGS_FORMAT / logs.toml / `table`."""
-    by_extension = EXTENSIONS.get(output.suffix.lower()) if output is not None else None
-    if flag is not None:
-        chosen = Format(flag)
-        if by_extension is not None and by_extension is not chosen:
-            raise UsageError(
-                f"-F {chosen.value} contradicts -o {output} (a "
-                f"{by_extension.value} file name); give one of them"
-            )
-        return chosen
-    if by_extension is not None:
-        return by_extension
-    try:
-        return Format(configured)
-    except ValueError:
-        raise UsageError(
-            f"format {configured!r} is not one of {', '.join(f.value for f in Format)}"
-        ) from None
 
 
 @dataclass
