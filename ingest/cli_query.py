@@ -133,7 +133,9 @@ def sql(
 
     Example:
 
-        logs sql "select level, count(*) from logs group by level" --since 1h -F csv
+    \b
+        logs sql --since 1h "select level, count(*) from logs group by level"
+        logs sql -F jsonl -p svc api 'select * from logs where service = $svc limit 5'
     """
     from queries import render
     from queries.run import output_file, run_sql
@@ -188,6 +190,7 @@ def schema(
 
     Example:
 
+    \b
         logs schema logs
     """
     from queries import render
@@ -251,6 +254,7 @@ def export(
 
     Example:
 
+    \b
         logs export --since 1d --where "level in ('ERROR', 'FATAL')" -o errors.parquet
     """
     from queries import export as export_mod
