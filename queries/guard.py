@@ -27,6 +27,10 @@ _SYSTEM_SUGGESTION = re.compile(
 )
 
 
+class SnapshotChanged(DataUnavailable):
+    """A file of our snapshot disappeared before DuckDB opened it; a fresh snapshot helps."""
+
+
 def check(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Refuse anything but a single read statement, before DuckDB runs any of it. Pass the
     session's connection: the module-level parser would first build a default database."""
@@ -68,9 +72,12 @@ def translate(exc: duckdb.Error, lake: Path) -> LogsError:
             "write files with `-o FILE` or `logs export`",
         )
     if vanished_file(exc, lake):
-        return DataUnavailable(
+        return SnapshotChanged(
             text, hint="a file of the snapshot is gone (vacuum ran during the query?); run it again"
         )
+    damaged = (duckdb.IOException, duckdb.InvalidInputException)
+    if isinstance(exc, damaged) and f"{lake}/" in text:
+        return DataUnavailable(text, hint=f"a file under {lake} is damaged or unreadable")
     if isinstance(exc, duckdb.CatalogException):
         # DuckDB suggests system tables (`pg_enum`) for unknown names: noise next to our hint.
         text = _SYSTEM_SUGGESTION.sub("", text)
@@ -82,8 +89,9 @@ def vanished_file(exc: BaseException, lake: Path) -> bool:
     import duckdb
 
     text = str(exc)
+    gone = ("No such file", "Cannot open file", "No files found that match")
     return (
         isinstance(exc, duckdb.IOException)
         and str(lake) in text
-        and ("No such file" in text or "Cannot open file" in text)
+        and any(phrase in text for phrase in gone)
     )

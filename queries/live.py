@@ -87,7 +87,8 @@ def pending_entries(r: redis.Redis, stream: str, group: str) -> list[list[Any]]:
         for reply in pipe.execute():
             entries.extend(reply)  # a trimmed entry comes back empty: it cannot become a row
     entries.extend(_xrange(r, stream, b"(" + info[b"last-delivered-id"]))
-    return entries
+    # An entry delivered between XINFO and XPENDING is in both lists: keep it once.
+    return list({entry[0]: entry for entry in entries}.values())
 
 
 def live_rows(settings: Settings) -> list[Row]:

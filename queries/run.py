@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ingest.config import Settings
-from ingest.errors import UsageError
+from ingest.errors import DataUnavailable, UsageError
 from queries import guard, render
 from queries.interrupt import interruptible
 from queries.session import DEAD_LETTERS, open_session, referenced_views
@@ -31,36 +31,52 @@ def run_sql(
     **writer_options: Any,
 ) -> int:
     """Run one read-only statement and write its rows to `out`; returns the row count."""
+    views = referenced_views(sql)
+    try:
+        return _run_once(settings, sql, out, fmt, params, window, live, views, writer_options)
+    except guard.SnapshotChanged:
+        # Vacuum may delete a file between our snapshot and DuckDB opening it: retry once on
+        # a fresh snapshot (only raised before any row was written).
+        return _run_once(settings, sql, out, fmt, params, window, live, views, writer_options)
+
+
+def _run_once(
+    settings: Settings,
+    sql: str,
+    out: IO[Any],
+    fmt: render.Format,
+    params: dict[str, str] | None,
+    window: Window | None,
+    live: bool,
+    views: set[str],
+    writer_options: dict[str, Any],
+) -> int:
     import duckdb
 
-    views = referenced_views(sql)
-    for attempt in (1, 2):
-        session = open_session(
-            settings,
-            window=window,
-            views=views,
-            live=live,
-            read_dead_letters=DEAD_LETTERS in views,
-            check=sql,
-        )
-        con = session.con
-        try:
-            with interruptible(con):
-                try:
-                    cursor = con.execute(sql, params) if params else con.execute(sql)
-                except duckdb.Error as exc:
-                    # Vacuum may delete a file between our snapshot and DuckDB opening it:
-                    # retry once on a fresh snapshot (nothing has been written yet).
-                    if attempt == 1 and guard.vanished_file(exc, session.lake):
-                        continue
-                    raise guard.translate(exc, session.lake) from None
-                try:
-                    return render.WRITERS[fmt](render.Result.of(cursor), out, **writer_options)
-                except duckdb.Error as exc:
-                    raise guard.translate(exc, session.lake) from None
-        finally:
-            con.close()
-    raise AssertionError("unreachable")
+    session = open_session(
+        settings,
+        window=window,
+        views=views,
+        live=live,
+        read_dead_letters=DEAD_LETTERS in views,
+        check=sql,
+    )
+    con = session.con
+    try:
+        with interruptible(con):
+            try:
+                cursor = con.execute(sql, params) if params else con.execute(sql)
+            except duckdb.Error as exc:
+                raise guard.translate(exc, session.lake) from None
+            try:
+                return render.WRITERS[fmt](render.Result.of(cursor), out, **writer_options)
+            except duckdb.Error as exc:
+                error = guard.translate(exc, session.lake)
+                if isinstance(error, guard.SnapshotChanged):  # rows may be out: no retry
+                    error = DataUnavailable(str(error), hint=error.hint)
+                raise error from None
+    finally:
+        con.close()
 
 
 @contextmanager

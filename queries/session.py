@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ingest import layout
 from ingest.config import Settings
-from ingest.errors import QueryError
+from ingest.errors import DataUnavailable
 from ingest.schema import LOG_COLUMN_NAMES, LOG_COLUMNS, ROLLUP_DAILY_COLUMNS, ROLLUP_HOURLY_COLUMNS
 from queries import lake
 from queries.lake import Hour
@@ -24,6 +24,8 @@ from queries.timerange import Window
 
 if TYPE_CHECKING:
     import duckdb
+
+    from ingest.records import Row
 
 DEAD_LETTERS = "dead_letters"
 LAKE_VIEWS: dict[str, list[tuple[str, str, bool]]] = {
@@ -46,7 +48,6 @@ class Session:
     """Absolute lake directory: the only place user SQL may read."""
     hours: list[Hour] = field(default_factory=list)
     """Hour partitions of `logs` inside the window (empty when `logs` was not built)."""
-    live_rows: int = 0
 
 
 def referenced_views(sql: str) -> set[str]:
@@ -75,7 +76,6 @@ def open_session(
     from queries import guard
 
     window = window or Window()
-    wanted = set(views)
     lake_dir = layout.lake_dir(settings.data_dir).resolve()
     con = duckdb.connect(
         ":memory:",
@@ -91,12 +91,34 @@ def open_session(
         # allowed_directories must be set before external access goes off.
         con.execute(f"SET allowed_directories = [{lake.quote_literal(str(lake_dir) + '/')}]")
         con.execute("SET enable_external_access = false")
-    if check is not None:
-        try:
+    try:
+        if check is not None:
             guard.check(check, con)
-        except BaseException:
-            con.close()
-            raise
+        try:
+            session = _build(con, lake_dir, settings, window, set(views), live, read_dead_letters)
+        except duckdb.Error as exc:
+            # Our own view SQL failed: a damaged or vanished file, or a table of another shape.
+            error = guard.translate(exc, lake_dir)
+            if not isinstance(error, DataUnavailable):
+                error = DataUnavailable(f"cannot open the lake under {lake_dir}: {error}")
+            raise error from None
+    except BaseException:
+        con.close()
+        raise
+    if sandbox:
+        con.execute("SET lock_configuration = true")
+    return session
+
+
+def _build(
+    con: duckdb.DuckDBPyConnection,
+    lake_dir: Path,
+    settings: Settings,
+    window: Window,
+    wanted: set[str],
+    live: bool,
+    read_dead_letters: bool,
+) -> Session:
     session = Session(con, lake_dir)
     if layout.LOGS_TABLE in wanted:
         _create_logs(session, settings, window, live)
@@ -112,30 +134,30 @@ def open_session(
             con.execute(f"CREATE VIEW {name} AS {body}")
     if DEAD_LETTERS in wanted:
         _create_dead_letters(session, settings, read_dead_letters)
-    if sandbox:
-        con.execute("SET lock_configuration = true")
     return session
 
 
 def _create_logs(session: Session, settings: Settings, window: Window, live: bool) -> None:
-    con = session.con
+    # Redis before the lake: an entry acknowledged after our Redis read was committed before
+    # it, so the later snapshot holds it; read the other way round it could be in neither.
+    in_flight = None
+    if live:
+        from queries import live as live_mod
+
+        in_flight = live_mod.live_rows(settings)
     snapshot = lake.logs_snapshot(settings.data_dir)
     session.hours = snapshot.select(window)
     body = lake.logs_sql(session.hours, window, LOG_COLUMN_NAMES)
-    if live:
-        live_body = _create_live(session, settings, snapshot, window)
+    if in_flight is not None:
+        live_body = _create_live(session, in_flight, snapshot, window)
         body = live_body if body is None else f"{body}\nUNION ALL\n{live_body}"
-    con.execute(f"CREATE VIEW logs AS {body or lake.empty_view(LOG_COLUMNS)}")
+    session.con.execute(f"CREATE VIEW logs AS {body or lake.empty_view(LOG_COLUMNS)}")
 
 
-def _create_live(
-    session: Session, settings: Settings, snapshot: lake.Snapshot, window: Window
-) -> str:
+def _create_live(session: Session, rows: list[Row], snapshot: lake.Snapshot, window: Window) -> str:
     """The entries still in Redis, minus those already committed (same stream_id)."""
     from queries import live
 
-    rows = live.live_rows(settings)
-    session.live_rows = len(rows)
     session.con.register("_live_entries", live.rows_table(rows))
     epoch = layout.EPOCH
     # A committed copy has the same ts, hence sits in the same hour: only those files matter.
@@ -200,9 +222,3 @@ def connect(
     return open_session(
         settings, window=window, live=live, read_dead_letters=dead_letters, sandbox=False
     ).con
-
-
-def describe(session: Session, view: str) -> list[tuple[str, str]]:
-    if view not in VIEWS:
-        raise QueryError(f"no view named {view!r}", hint=VIEWS_HINT)
-    return [(r[0], r[1]) for r in session.con.execute(f"DESCRIBE {view}").fetchall()]

@@ -476,6 +476,20 @@ def test_unknown_view_and_column(env: dict[str, str]) -> None:
     assert column.stderr.startswith('logs: error: Binder Error: Referenced column "nosuch"')
 
 
+def test_a_damaged_or_missing_lake_file_is_exit_3(env: dict[str, str], data_dir: Path) -> None:
+    start = NOW.replace(minute=0, second=0) - timedelta(hours=3)
+    commit(data_dir, [(stream_id(i), entry(i, start + timedelta(hours=i))) for i in range(3)])
+    files = sorted((data_dir / "lake" / "logs").rglob("*.parquet"))
+    files[1].write_bytes(b"PAR1 not really")
+    result = logs("sql", "select * from logs", "-F", "csv")
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.startswith("logs: error: ") and "hint:" in result.stderr
+    assert str(files[1].name) in result.stderr
+    files[1].unlink()  # deleted behind the Delta log's back (not by vacuum)
+    gone = logs("sql", "select * from logs", "-F", "csv")
+    assert gone.exit_code == 3 and "run it again" in gone.stderr
+
+
 def test_schema_lists_views_columns_and_types(env: dict[str, str]) -> None:
     result = logs("schema", "-F", "csv")
     assert result.exit_code == 0, result.stderr
