@@ -25,6 +25,10 @@ HIVE_TYPES = {"date": "varchar", "hour": "varchar"}
 _EXACT_ID = re.compile(r"(\d{13})-(\d{1,17})")
 
 
+Member = tuple[str, int, int, str | None, str | None]
+"""(path, rows, bytes, min stream_id, max stream_id) of one file."""
+
+
 @dataclass(frozen=True)
 class Hour:
     files: HourFiles
@@ -96,7 +100,7 @@ def logs_snapshot(data_dir: Path) -> Snapshot:
     sizes = _column(actions, "size_bytes", 0)
     lows = _column(actions, "min.stream_id")
     highs = _column(actions, "max.stream_id")
-    grouped: dict[str, list[tuple[str, int, int, str | None, str | None]]] = {}
+    grouped: dict[str, list[Member]] = {}
     for path, date, hour, n, size, low, high in zip(
         paths, dates, hour_values, records, sizes, lows, highs, strict=True
     ):
@@ -116,7 +120,12 @@ def logs_snapshot(data_dir: Path) -> Snapshot:
             sum(m[2] for m in members),
         )
         absolute = {m[0]: str(root / unquote(m[0])) for m in members}
-        overlapping = set() if lakestate.is_clean(files, compacted) else _overlapping(members)
+        recorded = frozenset(compacted.get(key, ()))
+        if not recorded <= set(files.files):
+            recorded = frozenset()  # the record is stale: trust nothing of it
+        overlapping = (
+            set() if lakestate.is_clean(files, compacted) else _overlapping(members, recorded)
+        )
         hours[key] = Hour(
             files,
             tuple(absolute[f] for f in files.files),
@@ -132,34 +141,40 @@ def _id_bound(stat: str | None) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def _overlapping(members: list[tuple[str, int, int, str | None, str | None]]) -> set[str]:
+def _overlapping(members: list[Member], unique_together: frozenset[str] = frozenset()) -> set[str]:
     """Files whose stream-id range touches another file's (all of them when one is unknown).
 
     Parquet min/max are lexicographic: with 13-digit milliseconds they order the millisecond
     part exactly but not the sequence, so each file is taken to cover whole milliseconds
     [ms(min), ms(max)]; files sharing even a boundary millisecond count as overlapping.
+    `unique_together` are files known to share no id (what compaction wrote for the hour):
+    they count as one unit, so a late append with newer ids leaves the hour unduplicated.
     """
-    spans: list[tuple[int, int, str]] = []
-    for path, _, _, low, high in members:
-        lo, hi = _id_bound(low), _id_bound(high)
-        if lo is None or hi is None:
+    units: list[list[Member]] = [[m for m in members if m[0] in unique_together]]
+    units = [u for u in units if u] + [[m] for m in members if m[0] not in unique_together]
+    spans: list[tuple[int, int, list[str]]] = []
+    for unit in units:
+        bounds = [(_id_bound(low), _id_bound(high)) for _, _, _, low, high in unit]
+        if any(lo is None or hi is None for lo, hi in bounds):
             return {m[0] for m in members}
-        spans.append((lo[0], hi[0], path))
+        start = min(lo[0] for lo, _ in bounds if lo is not None)
+        stop = max(hi[0] for _, hi in bounds if hi is not None)
+        spans.append((start, stop, [m[0] for m in unit]))
     spans.sort()
-    # Merge into clusters of chained overlaps; a cluster of one file is provably unique.
+    # Merge into clusters of chained overlaps; a cluster of one unit is provably unique.
     out: set[str] = set()
-    cluster: list[str] = []
+    cluster: list[list[str]] = []
     end = -1
-    for start, stop, path in spans:
+    for start, stop, paths in spans:
         if cluster and start <= end:
-            cluster.append(path)
+            cluster.append(paths)
             end = max(end, stop)
             continue
         if len(cluster) > 1:
-            out.update(cluster)
-        cluster, end = [path], stop
+            out.update(p for unit in cluster for p in unit)
+        cluster, end = [paths], stop
     if len(cluster) > 1:
-        out.update(cluster)
+        out.update(p for unit in cluster for p in unit)
     return out
 
 
