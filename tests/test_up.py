@@ -56,3 +56,55 @@ def test_up_restarts_a_killed_consumer_and_stops_cleanly_on_ctrl_c(
     assert "logs up: stopped" in text
     assert set(lake_ids(data_dir)) == set(first) | set(second)
     assert children_of(up.pid) == []
+
+
+def test_up_with_the_scheduler_ingests_compacts_and_rolls_up_without_manual_steps(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from ingest import lakestate, layout
+    from tests.test_ingest import stream_ids
+    from tests.conftest import run_logs
+
+    # Small batches: many files per hour, so compaction has real work.
+    fast = {
+        **env,
+        "LOGS_COMPACT_INTERVAL": "1",
+        "LOGS_COMPACT_GRACE": "0",
+        "LOGS_LEASE_TTL": "5",
+        "LOGS_READ_COUNT": "200",
+        "LOGS_BATCH_ROWS": "200",
+    }
+    assert run_logs(["gen", "-n", "3000", "--hours", "3"], fast).returncode == 0
+    expected = set(stream_ids(redis_proc.client(), stream))
+    up = spawn_logs(["up", "--consumers", "2"], fast)
+    try:
+        # Everything ingested, every hour compacted down to the files compaction wrote, and
+        # rollups written.
+        def done() -> bool:
+            if not (data_dir / "lake/rollups_hourly/_delta_log").exists():
+                return False
+            if set(lake_ids(data_dir)) != expected:
+                return False
+            now = datetime.now(UTC)
+            closed = [
+                h
+                for h in lakestate.snapshot(data_dir).values()
+                if layout.hour_end(h.date, h.hour) <= now
+            ]
+            compacted = lakestate.load_compacted(data_dir)
+            return len(closed) >= 2 and all(
+                h.key in compacted and len(h.files) == 1 for h in closed
+            )
+
+        assert wait_until(done, timeout=120, every=0.5)
+    finally:
+        up.send_signal(signal.SIGINT)
+        _, err = up.communicate(timeout=60)
+    assert up.returncode == 0, err
+    assert b"job compact:" in err
+    from tests.conftest import lake_rows
+
+    (dupes,) = lake_rows(data_dir, "select count(*) - count(distinct stream_id) from t")
+    assert dupes == (0,)
