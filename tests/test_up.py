@@ -64,8 +64,8 @@ def test_up_with_the_scheduler_ingests_compacts_and_rolls_up_without_manual_step
     from datetime import UTC, datetime
 
     from ingest import lakestate, layout
-    from tests.test_ingest import stream_ids
     from tests.conftest import run_logs
+    from tests.test_ingest import stream_ids
 
     # Small batches: many files per hour, so compaction has real work.
     fast = {
