@@ -7,7 +7,6 @@ inside the commands, so `logs --help` starts instantly.
 from __future__ import annotations
 
 import contextlib
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +28,8 @@ app = typer.Typer(
 
 
 def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     parts = []
     for dist in ("duckdb", "polars", "deltalake", "redis"):
         with contextlib.suppress(PackageNotFoundError):

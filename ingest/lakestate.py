@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ingest import layout
 
@@ -50,17 +51,21 @@ def snapshot(data_dir: Path, table: str = layout.LOGS_TABLE) -> dict[str, HourFi
 
 def hours_of(dt: object) -> dict[str, HourFiles]:
     """Group a DeltaTable's add actions by partition."""
-    import pyarrow as pa
+    # An arro3 table: read the few columns we need without importing pyarrow (start-up time).
+    actions = dt.get_add_actions(flatten=True)  # type: ignore[attr-defined]
+    names = set(actions.column_names)
 
-    actions = pa.table(dt.get_add_actions(flatten=True))  # type: ignore[attr-defined]
-    wanted = ["path", "partition.date", "partition.hour", "num_records", "size_bytes"]
-    table = actions.select([c for c in wanted if c in actions.column_names]).to_pydict()
+    def column(name: str, default: object) -> list[Any]:
+        if name in names:
+            return list(actions.column(name).to_pylist())
+        return [default] * actions.num_rows
+
     grouped: dict[str, tuple[str, str, list[str], int, int]] = {}
-    paths = table.get("path", [])
-    dates = table.get("partition.date", [])
-    hours = table.get("partition.hour", [])
-    rows = table.get("num_records", [None] * len(paths))
-    sizes = table.get("size_bytes", [0] * len(paths))
+    paths = column("path", None)
+    dates = column("partition.date", None)
+    hours = column("partition.hour", "")  # rollups_daily is partitioned by date only
+    rows = column("num_records", None)
+    sizes = column("size_bytes", 0)
     for path, date, hour, n, size in zip(paths, dates, hours, rows, sizes, strict=True):
         key = f"{date}/{hour}"
         entry = grouped.setdefault(key, (date, hour, [], 0, 0))

@@ -98,6 +98,13 @@ class LakeWriter:
 
         if not rows:
             return 0
+        if len({row.stream_id for row in rows}) != len(rows):
+            # Readers treat a single commit's file as duplicate-free: keep that true whatever
+            # the caller hands us (the consumer never repeats an id within a batch).
+            unique: dict[str, Row] = {}
+            for row in rows:
+                unique.setdefault(row.stream_id, row)
+            rows = list(unique.values())
         data = rows_to_arrow(rows)
         write_deltalake(
             self.table,

@@ -270,3 +270,12 @@ def test_event_time_not_ingest_time_picks_the_partition(
     assert run_logs(["ingest", "--drain"], env).returncode == 0
     assert lake_rows(data_dir, "select date, hour from t") == [("2024-02-29", "23")]
     assert list((data_dir / "lake/logs/date=2024-02-29/hour=23").glob("*.parquet"))
+
+
+def test_one_commit_never_holds_an_id_twice(data_dir: Path) -> None:
+    from ingest.records import decode
+    from ingest.writer import LakeWriter
+
+    rows = [decode(f"1795168800000-{i}", [b"message", f"m{i}".encode()]) for i in range(10)]
+    LakeWriter(data_dir).commit(rows + rows[:3])
+    assert sorted(lake_ids(data_dir)) == sorted(r.stream_id for r in rows)
