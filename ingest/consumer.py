@@ -22,7 +22,7 @@ from ingest.config import Settings, mask_url
 from ingest.errors import BadEntry
 from ingest.records import Row, decode
 from ingest.redis_conn import connect, resolve_url
-from ingest.writer import LakeWriter
+from ingest.writer import LakeWriter, prepare
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -77,6 +77,8 @@ class _Batch:
     dead: list[tuple[bytes, list[bytes], str]] = field(default_factory=list)
     nbytes: int = 0
     started: float = 0.0
+    table: Any = None
+    """The rows as the Arrow table to commit, once prepared."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -430,6 +432,7 @@ class Consumer:
         max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
         limit = self.s.max_deliveries
         rows, ids, dead = batch.rows, batch.ids, batch.dead
+        add_row = rows.append
         nbytes = 0
         for entry_id, fields in entries:
             ids.append(entry_id)
@@ -443,14 +446,11 @@ class Consumer:
                 )
                 continue
             try:
-                rows.append(
-                    decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth)
-                )
+                add_row(decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth))
             except BadEntry as exc:
                 dead.append((entry_id, fields or [], exc.reason))
                 continue
-            for part in fields or ():
-                nbytes += len(part)
+            nbytes += sum(map(len, fields))  # type: ignore[arg-type]
         batch.nbytes += nbytes
         self.stats.read += len(entries)
         faults.crash_point("after_read")
@@ -469,12 +469,14 @@ class Consumer:
         )
 
     def _write(self, b: _Batch) -> None:
-        """Commit one batch's rows (runs on the writer thread; Delta releases the GIL)."""
+        """Commit one batch (on the writer thread: Delta's Rust writer releases the GIL, so it
+        overlaps with reading the next batch)."""
         if b.rows:
             started = time.perf_counter()
             try:
-                hours = self.writer.commit(b.rows)
+                hours = self.writer.write(b.table if b.table is not None else prepare(b.rows))
             except Exception as exc:  # noqa: BLE001 - disk full, permissions, a broken table
+                b.table = None
                 raise CommitFailed(_one_line(exc)) from exc
             elapsed = time.perf_counter() - started
             self.stats.commits += 1
@@ -528,6 +530,12 @@ class Consumer:
         self._settle()
         b, self._batch = self._batch, _Batch()
         if b:
+            # Arrow columns are built here, not on the writer thread: that work holds the GIL
+            # and would only contend with reading.
+            try:
+                b.table = prepare(b.rows) if b.rows else None
+            except Exception:  # noqa: BLE001 - retried on the writer thread, which reports it
+                b.table = None
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 

@@ -94,25 +94,27 @@ class LakeWriter:
 
     def commit(self, rows: Sequence[Row]) -> int:
         """Write `rows` in one commit; returns the number of hour partitions touched."""
+        return self.write(prepare(rows)) if rows else 0
+
+    def write(self, data: pa.Table) -> int:
+        """Append a prepared table (see `prepare`) as one commit; returns the hours touched."""
         from deltalake import write_deltalake
 
-        if not rows:
+        if data.num_rows == 0:
             return 0
-        if len({row.stream_id for row in rows}) != len(rows):
-            # Readers treat a single commit's file as duplicate-free: keep that true whatever
-            # the caller hands us (the consumer never repeats an id within a batch).
-            unique: dict[str, Row] = {}
-            for row in rows:
-                unique.setdefault(row.stream_id, row)
-            rows = list(unique.values())
-        data = rows_to_arrow(rows)
-        write_deltalake(
-            self.table,
-            data,
-            mode="append",
-            partition_by=layout.PARTITION_COLUMNS,
-        )
+        write_deltalake(self.table, data, mode="append", partition_by=layout.PARTITION_COLUMNS)
         return count_hours(data)
+
+
+def prepare(rows: Sequence[Row]) -> pa.Table:
+    """Rows -> the Arrow table of one commit, each `stream_id` once: readers treat a single
+    commit's file as duplicate-free (the consumer never repeats an id within a batch anyway)."""
+    if len({row.stream_id for row in rows}) != len(rows):
+        unique: dict[str, Row] = {}
+        for row in rows:
+            unique.setdefault(row.stream_id, row)
+        rows = list(unique.values())
+    return rows_to_arrow(rows)
 
 
 def count_hours(data: pa.Table) -> int:
