@@ -279,3 +279,17 @@ def test_one_commit_never_holds_an_id_twice(data_dir: Path) -> None:
     rows = [decode(f"1795168800000-{i}", [b"message", f"m{i}".encode()]) for i in range(10)]
     LakeWriter(data_dir).commit(rows + rows[:3])
     assert sorted(lake_ids(data_dir)) == sorted(r.stream_id for r in rows)
+
+
+def test_our_own_log_lines_as_json_for_containers(
+    env: dict[str, str], redis_proc: RedisProc
+) -> None:
+    run_logs(["gen", "-n", "10"], env)
+    res = run_logs(["--log-format", "json", "ingest", "--drain"], env)
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stderr.decode().splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in lines]
+    assert any("committed 10 rows" in e["message"] for e in events)
+    assert all({"ts", "level", "logger", "message"} <= e.keys() for e in events)
+    quiet = run_logs(["-q", "ingest", "--drain"], env)
+    assert b"INFO" not in quiet.stderr
