@@ -15,7 +15,6 @@ is deterministic), so they always fall into the same slice.
 from __future__ import annotations
 
 import bisect
-import fcntl
 import itertools
 import json
 import logging
@@ -27,13 +26,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest import lakestate, layout
+from ingest import lakestate, layout, procs
 from ingest.errors import DataUnavailable, UsageError
 from ingest.lakestate import HourFiles
 from ingest.schema import arrow_schema
@@ -161,7 +159,9 @@ def compact(
     stop = should_stop or (lambda: False)
     results: dict[str, HourResult] = {}
     conflicts = 0
-    with _one_at_a_time(data_dir):
+    # Serialise compactions of one data dir across processes (CLI and scheduler): delta-rs does
+    # not detect two rewrites of the same files, so the second would only waste the work.
+    with procs.state_lock(data_dir, "compact"):
         todo = [h.key for h in plan(data_dir, grace=grace, since=since, hour=hour, now=now)]
         if todo:
             from ingest.writer import open_table
@@ -190,21 +190,6 @@ def compact(
     return CompactReport(
         [results[k] for k in sorted(results)], time.monotonic() - started, conflicts
     )
-
-
-@contextmanager
-def _one_at_a_time(data_dir: Path) -> Iterator[None]:
-    """Serialise compactions of one data dir across processes (CLI and scheduler). delta-rs does
-    not detect two rewrites of the same files: both would commit, and although no answer would
-    be wrong (the hour stays dirty until the next run), the work would be wasted."""
-    folder = layout.state_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "compact.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def compact_hour(
@@ -635,16 +620,7 @@ def spill_root(data_dir: Path) -> Path:
     if root.is_dir():
         for entry in root.iterdir():
             pid = entry.name.partition("-")[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not procs.pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
     return root
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True

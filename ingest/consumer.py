@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ingest import faults
 from ingest.config import Settings, mask_url
 from ingest.errors import BadEntry
+from ingest.procs import pid_alive
 from ingest.records import Row, decode
 from ingest.redis_conn import connect, resolve_url
 from ingest.writer import LakeWriter, prepare
@@ -94,15 +95,7 @@ def _parse_entries(reply: Any) -> list[tuple[bytes, list[bytes] | None]]:
 def _local_dead(name: str, host: str) -> bool:
     """A consumer `<this host>-<pid>` whose process is gone: its entries can be claimed now."""
     prefix, _, pid = name.rpartition("-")
-    if prefix != host or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return prefix == host and pid.isdigit() and not pid_alive(int(pid))
 
 
 class Consumer:

@@ -9,16 +9,13 @@ makes hours dirty, never wrongly clean.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest import layout
+from ingest import layout, procs
 
 RECORD = "compacted.json"
 
@@ -89,18 +86,9 @@ def load_compacted(data_dir: Path) -> dict[str, list[str]]:
         return {}
 
 
-@contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
-    folder = layout.state_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / (RECORD + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def record_compacted(data_dir: Path, written: dict[str, list[str]]) -> None:
     """Remember the files compaction wrote per hour (atomic replace, serialised by a lock)."""
-    with _locked(data_dir):
+    with procs.state_lock(data_dir, RECORD):
         current = load_compacted(data_dir)
         current.update({k: sorted(v) for k, v in written.items()})
         path = _record_path(data_dir)
@@ -111,7 +99,7 @@ def record_compacted(data_dir: Path, written: dict[str, list[str]]) -> None:
 
 def forget_compacted(data_dir: Path, keys: list[str]) -> None:
     """Drop hours (deleted by retention) from the record."""
-    with _locked(data_dir):
+    with procs.state_lock(data_dir, RECORD):
         current = load_compacted(data_dir)
         for key in keys:
             current.pop(key, None)

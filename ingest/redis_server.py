@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ingest import layout
 from ingest.errors import RedisUnavailable
+from ingest.procs import pid_alive
 
 URL_FILE = "url"
 PID_FILE = "redis.pid"
@@ -43,21 +44,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0): treat it as gone.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
-
-
 def _ping(port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -76,7 +62,7 @@ def running_url(data_dir: Path) -> str | None:
     except (OSError, ValueError):
         return None
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    return url if _pid_alive(pid) and _ping(port) else None
+    return url if pid_alive(pid) and _ping(port) else None
 
 
 def start(data_dir: Path, timeout: float = 10.0) -> tuple[str, bool]:
@@ -146,16 +132,16 @@ def stop(data_dir: Path, timeout: float = 10.0) -> bool:
         pid = int((folder / PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return False
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         (folder / PID_FILE).unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     (folder / PID_FILE).unlink(missing_ok=True)
     return True

@@ -10,19 +10,17 @@ exactly the recomputed partitions; a rerun with nothing changed writes nothing.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest import lakestate, layout
+from ingest import lakestate, layout, procs
 from ingest.errors import DataUnavailable
 from ingest.lakestate import HourFiles
 from ingest.schema import (
@@ -81,7 +79,7 @@ def rollup(
     """
     started = time.monotonic()
     report = RollupReport()
-    with _one_at_a_time(data_dir):
+    with procs.state_lock(data_dir, "rollup"):
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
@@ -358,7 +356,7 @@ def _save_state(
 
 def forget(data_dir: Path, kind: str, keys: list[str]) -> None:
     """Drop partitions from the state (after retention deleted their rollups)."""
-    with _one_at_a_time(data_dir):
+    with procs.state_lock(data_dir, "rollup"):
         state = _load_state(data_dir)
         for key in keys:
             state[kind].pop(key, None)
@@ -366,18 +364,6 @@ def forget(data_dir: Path, kind: str, keys: list[str]) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, sort_keys=True))
         os.replace(tmp, path)
-
-
-@contextmanager
-def _one_at_a_time(data_dir: Path) -> Iterator[None]:
-    folder = layout.state_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "rollup.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def stale_hours(data_dir: Path) -> list[str]:
