@@ -46,8 +46,9 @@ class ListFormat(StrEnum):
 
 
 def _format_opt(default: str) -> Any:
-    return typer.Option("--format", "-F", help=f"Output format [default {default}].",
-                        show_default=False)
+    return typer.Option(
+        "--format", "-F", help=f"Output format [default {default}].", show_default=False
+    )
 
 
 def _client(s: Settings):  # type: ignore[no-untyped-def]
@@ -62,12 +63,14 @@ def _out(text: str) -> None:
 
 # -- status -----------------------------------------------------------------------------------
 
+
 @edge
 def status(
     ctx: typer.Context,
     fmt: Annotated[TableOrJson, _format_opt("table")] = TableOrJson.table,
-    hours: Annotated[int, typer.Option("--hours", min=0, help="Recent hour partitions to list.")]
-    = status_lib.RECENT_HOURS,
+    hours: Annotated[
+        int, typer.Option("--hours", min=0, help="Recent hour partitions to list.")
+    ] = status_lib.RECENT_HOURS,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
@@ -98,28 +101,49 @@ def _status_help() -> str:
     """The command's docstring plus the JSON keys documented in ingest/status.py."""
     head, _, example = inspect.cleandoc(status.__doc__ or "").partition("Example:")
     module = status_lib.__doc__ or ""
-    keys = module[module.index("- `generated_at`"):].strip()
+    keys = module[module.index("- `generated_at`") :].strip()
     return f"{head.rstrip()}\n\n\b\nJSON keys (stable):\n{keys}\n\nExample:{example}"
 
 
 # -- tail -------------------------------------------------------------------------------------
 
+
 @edge
 def tail(
     ctx: typer.Context,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new entries.")]
-    = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Newest entries to show "
-                                       "first.")] = 20,
-    level: Annotated[str | None, typer.Option(
-        "--level", metavar="LEVEL", show_default=False,
-        help="Only these levels: ERROR, WARN+ (WARN and worse), debug,info.")] = None,
-    service: Annotated[list[str] | None, typer.Option(
-        "--service", metavar="SERVICE", show_default=False,
-        help="Only this service (repeatable).")] = None,
-    grep: Annotated[str | None, typer.Option(
-        "--grep", metavar="TEXT", show_default=False,
-        help="Only entries whose message or attributes contain TEXT (any case).")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new entries.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, help="Newest entries to show first.")
+    ] = 20,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            "--level",
+            metavar="LEVEL",
+            show_default=False,
+            help="Only these levels: ERROR, WARN+ (WARN and worse), debug,info.",
+        ),
+    ] = None,
+    service: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service",
+            metavar="SERVICE",
+            show_default=False,
+            help="Only this service (repeatable).",
+        ),
+    ] = None,
+    grep: Annotated[
+        str | None,
+        typer.Option(
+            "--grep",
+            metavar="TEXT",
+            show_default=False,
+            help="Only entries whose message or attributes contain TEXT (any case).",
+        ),
+    ] = None,
     fmt: Annotated[TailFormat, _format_opt("text")] = TailFormat.text,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
@@ -146,12 +170,19 @@ def tail(
         services=frozenset(service) if service else None,
         grep=grep or None,
     )
-    color = (fmt is TailFormat.text and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-             and os.environ.get("TERM") != "dumb")
+    color = (
+        fmt is TailFormat.text
+        and sys.stdout.isatty()
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM") != "dumb"
+    )
 
     def show(line: tail_lib.Line) -> None:
-        text = (tail_lib.format_jsonl(line) if fmt is TailFormat.jsonl
-                else tail_lib.format_text(line, color))
+        text = (
+            tail_lib.format_jsonl(line)
+            if fmt is TailFormat.jsonl
+            else tail_lib.format_text(line, color)
+        )
         sys.stdout.write(text + "\n")
 
     try:
@@ -163,8 +194,14 @@ def tail(
         sys.stdout.flush()
         if not follow:
             return
-        live = tail_lib.follow(lambda: connect(resolve_url(s), s.block_ms, check=False),
-                               s.stream, top, flt, note, s.block_ms)
+        live = tail_lib.follow(
+            lambda: connect(resolve_url(s), s.block_ms, check=False),
+            s.stream,
+            top,
+            flt,
+            note,
+            s.block_ms,
+        )
         for line in live:
             show(line)
             sys.stdout.flush()
@@ -196,8 +233,9 @@ def dlq_main(ctx: typer.Context) -> None:
 @edge
 def dlq_list(
     ctx: typer.Context,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Newest letters to show.")]
-    = 50,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1, help="Newest letters to show.")
+    ] = 50,
     fmt: Annotated[ListFormat, _format_opt("table")] = ListFormat.table,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
@@ -214,8 +252,16 @@ def dlq_list(
     total = client.xlen(s.dlq_stream)
     letters = dlq_lib.newest(client, s.dlq_stream, count)
     if fmt is ListFormat.table:
-        rows = [(d.id, status_lib.rfc3339_ms(d.failed_at) if d.failed_at else "", d.stream_id,
-                 d.reason, _preview(d)) for d in letters]
+        rows = [
+            (
+                d.id,
+                status_lib.rfc3339_ms(d.failed_at) if d.failed_at else "",
+                d.stream_id,
+                d.reason,
+                _preview(d),
+            )
+            for d in letters
+        ]
         if rows:
             _table(("ID", "FAILED AT", "ORIGINAL ID", "REASON", "FIELDS"), rows)
     elif fmt is ListFormat.jsonl:
@@ -232,8 +278,12 @@ def dlq_list(
 @edge
 def dlq_show(
     ctx: typer.Context,
-    letter_id: Annotated[str, typer.Argument(metavar="ID", help="Dead letter id (from `logs dlq "
-                                             "list`).", show_default=False)],
+    letter_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="Dead letter id (from `logs dlq list`).", show_default=False
+        ),
+    ],
     fmt: Annotated[TableOrJson, _format_opt("table")] = TableOrJson.table,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
@@ -248,8 +298,9 @@ def dlq_show(
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     letter = dlq_lib.get(_client(s), s.dlq_stream, letter_id)
     if letter is None:
-        raise UsageError(f"no dead letter {letter_id} in {s.dlq_stream}",
-                         hint="`logs dlq list` shows the ids")
+        raise UsageError(
+            f"no dead letter {letter_id} in {s.dlq_stream}", hint="`logs dlq list` shows the ids"
+        )
     if fmt is TableOrJson.json:
         _out(json.dumps(letter.as_json(), ensure_ascii=False, indent=2))
         return
@@ -264,8 +315,10 @@ def dlq_show(
 @edge
 def dlq_replay(
     ctx: typer.Context,
-    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Letters to replay.",
-                                                    show_default=False)] = None,
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ID]...", help="Letters to replay.", show_default=False),
+    ] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every letter.")] = False,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
@@ -282,8 +335,9 @@ def dlq_replay(
         logs dlq replay --all
     """
     if replay_all == bool(ids):
-        raise UsageError("give dead letter ids or --all (not both)",
-                         hint="`logs dlq list` shows the ids")
+        raise UsageError(
+            "give dead letter ids or --all (not both)", hint="`logs dlq list` shows the ids"
+        )
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     client = _client(s)
     if replay_all:
@@ -299,8 +353,10 @@ def dlq_replay(
     sys.stdout.flush()
     note(f"replayed {len(done.added)} dead letters into {s.stream}")
     if done.empty:
-        note(f"kept {len(done.empty)} letters whose payload was lost before ingest read it: "
-             f"nothing to replay ({', '.join(done.empty[:5])})")
+        note(
+            f"kept {len(done.empty)} letters whose payload was lost before ingest read it: "
+            f"nothing to replay ({', '.join(done.empty[:5])})"
+        )
     gone = missing + done.missing
     if gone:
         raise UsageError(f"not in {s.dlq_stream}: {', '.join(gone[:10])}")
@@ -309,9 +365,14 @@ def dlq_replay(
 @edge
 def dlq_purge(
     ctx: typer.Context,
-    before: Annotated[str, typer.Option("--before", help="Delete letters that failed before "
-                                        "this: 7d, 12h, 2026-11-20, 2026-11-20T10:00Z.",
-                                        show_default=False)],
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before",
+            help="Delete letters that failed before this: 7d, 12h, 2026-11-20, 2026-11-20T10:00Z.",
+            show_default=False,
+        ),
+    ],
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
@@ -345,6 +406,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 # -- config -----------------------------------------------------------------------------------
 
+
 @edge
 def config(
     ctx: typer.Context,
@@ -373,8 +435,10 @@ def config(
     if fmt is TableOrJson.json:
         _out(json.dumps(values, indent=2))
         return
-    rows = [(name, "" if v["value"] is None else str(v["value"]), v["source"])
-            for name, v in values.items()]
+    rows = [
+        (name, "" if v["value"] is None else str(v["value"]), v["source"])
+        for name, v in values.items()
+    ]
     if resolved.settings.redis_url is None:
         rows = [(n, "(embedded)" if n == "redis_url" else v, src) for n, v, src in rows]
     _table(("SETTING", "VALUE", "SOURCE"), rows)

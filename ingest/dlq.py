@@ -67,8 +67,13 @@ def parse(entry_id: bytes, raw: list[bytes]) -> DeadLetter:
     failed_at = None
     if meta.get(b"failed_at", b"").isdigit():
         failed_at = datetime.fromtimestamp(int(meta[b"failed_at"]) / 1000, UTC)
-    return DeadLetter(entry_id.decode(), text(meta.get(b"reason", b"")),
-                      text(meta.get(b"stream_id", b"")), failed_at, fields)
+    return DeadLetter(
+        entry_id.decode(),
+        text(meta.get(b"reason", b"")),
+        text(meta.get(b"stream_id", b"")),
+        failed_at,
+        fields,
+    )
 
 
 def _raw(client: redis.Redis) -> redis.Redis:
@@ -128,7 +133,7 @@ def replay(client: redis.Redis, stream: str, dlq: str, letters: list[DeadLetter]
         else:
             out.empty.append(letter.id)
     for i in range(0, len(todo), PAGE):
-        chunk = todo[i:i + PAGE]
+        chunk = todo[i : i + PAGE]
         pipe = client.pipeline(transaction=False)
         for letter in chunk:
             args: list[bytes | str] = [letter.id]
@@ -153,8 +158,9 @@ def purge(client: redis.Redis, dlq: str, before: datetime) -> int:
 def check_id(letter_id: str) -> None:
     ms, _, seq = letter_id.partition("-")
     if not ms.isdigit() or (seq and not seq.isdigit()):
-        raise UsageError(f'"{letter_id}" is not a stream id (expected like 1795399178064-0; '
-                         "see `logs dlq list`)")
+        raise UsageError(
+            f'"{letter_id}" is not a stream id (expected like 1795399178064-0; see `logs dlq list`)'
+        )
 
 
 def text(value: bytes | str) -> str:

@@ -62,10 +62,14 @@ class IngestMetrics:
         # No auto-describe: it would run a scrape (and touch Redis) at registration.
         self.registry = CollectorRegistry(auto_describe=False)
         self.commit_duration = Histogram(
-            "loglake_commit_duration_seconds", "Time a Delta commit took.", buckets=_SECONDS,
-            registry=self.registry)
+            "loglake_commit_duration_seconds",
+            "Time a Delta commit took.",
+            buckets=_SECONDS,
+            registry=self.registry,
+        )
         self.batch_rows = Histogram(
-            "loglake_batch_rows", "Rows per Delta commit.", buckets=_ROWS, registry=self.registry)
+            "loglake_batch_rows", "Rows per Delta commit.", buckets=_ROWS, registry=self.registry
+        )
         self._lock = threading.Lock()
         self._seen = (0, 0.0, 0)  # commits, commit seconds, rows already observed
         self._redis: redis.Redis | None = None
@@ -134,27 +138,38 @@ class _Collector:
             return
         group = facts["group"]
         for name, doc, value in (
-            ("stream_length", "Entries in the stream (not yet trimmed).",
-             facts["stream"]["length"]),
+            (
+                "stream_length",
+                "Entries in the stream (not yet trimmed).",
+                facts["stream"]["length"],
+            ),
             ("dlq_length", "Entries in the dead-letter stream.", facts["dlq"]["length"]),
             ("group_lag", "Entries in the stream not yet delivered to the group.", group["lag"]),
-            ("group_pending", "Entries delivered to the group, not yet acknowledged.",
-             group["pending"]),
+            (
+                "group_pending",
+                "Entries delivered to the group, not yet acknowledged.",
+                group["pending"],
+            ),
         ):
             gauge = GaugeMetricFamily(f"loglake_{name}", doc)
             gauge.add_metric([], float(value))
             yield gauge
-        pending = GaugeMetricFamily("loglake_consumer_pending",
-                                    "Entries pending per consumer.", labels=["consumer"])
-        idle = GaugeMetricFamily("loglake_consumer_idle_seconds",
-                                 "Seconds since each consumer last read.", labels=["consumer"])
+        pending = GaugeMetricFamily(
+            "loglake_consumer_pending", "Entries pending per consumer.", labels=["consumer"]
+        )
+        idle = GaugeMetricFamily(
+            "loglake_consumer_idle_seconds",
+            "Seconds since each consumer last read.",
+            labels=["consumer"],
+        )
         for c in group["consumers"]:
             pending.add_metric([c["name"]], float(c["pending"]))
             idle.add_metric([c["name"]], c["idle_ms"] / 1000)
         yield pending
         yield idle
-        held = GaugeMetricFamily("loglake_scheduler_lease_held",
-                                 "1 when a scheduler holds the lease (runs jobs).")
+        held = GaugeMetricFamily(
+            "loglake_scheduler_lease_held", "1 when a scheduler holds the lease (runs jobs)."
+        )
         held.add_metric([], 1.0 if facts["lease"]["holder"] else 0.0)
         yield held
 
@@ -163,15 +178,21 @@ def _job_metrics(data_dir: Path) -> Iterator[Metric]:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     jobs = status.scheduler_facts(data_dir)["jobs"]
-    last_run = GaugeMetricFamily("loglake_job_last_run_timestamp_seconds",
-                                 "When each scheduled job last ran (unix time).", labels=["job"])
-    took = GaugeMetricFamily("loglake_job_last_duration_seconds",
-                             "How long each job's last run took.", labels=["job"])
-    ok = GaugeMetricFamily("loglake_job_last_success",
-                           "1 when the job's last run succeeded.", labels=["job"])
+    last_run = GaugeMetricFamily(
+        "loglake_job_last_run_timestamp_seconds",
+        "When each scheduled job last ran (unix time).",
+        labels=["job"],
+    )
+    took = GaugeMetricFamily(
+        "loglake_job_last_duration_seconds", "How long each job's last run took.", labels=["job"]
+    )
+    ok = GaugeMetricFamily(
+        "loglake_job_last_success", "1 when the job's last run succeeded.", labels=["job"]
+    )
     runs = CounterMetricFamily("loglake_job_runs", "Runs of each scheduled job.", labels=["job"])
-    failures = CounterMetricFamily("loglake_job_failures", "Failed runs of each scheduled job.",
-                                   labels=["job"])
+    failures = CounterMetricFamily(
+        "loglake_job_failures", "Failed runs of each scheduled job.", labels=["job"]
+    )
     for job in jobs:
         name = str(job["name"])
         when = _unix(job["last_run"])
@@ -201,6 +222,7 @@ def _unix(value: Any) -> float | None:
 
 # -- health -----------------------------------------------------------------------------------
 
+
 def health(metrics: IngestMetrics) -> dict[str, Any]:
     """`{"ok", "redis": {"ok", "error"}, "lake": {"ok", "error", "path"}}`."""
     redis_ok, redis_error = True, None
@@ -213,8 +235,11 @@ def health(metrics: IngestMetrics) -> dict[str, Any]:
     return {
         "ok": redis_ok and lake_error is None,
         "redis": {"ok": redis_ok, "error": redis_error},
-        "lake": {"ok": lake_error is None, "error": lake_error,
-                 "path": str(layout.table_path(metrics.settings.data_dir))},
+        "lake": {
+            "ok": lake_error is None,
+            "error": lake_error,
+            "path": str(layout.table_path(metrics.settings.data_dir)),
+        },
     }
 
 
@@ -239,6 +264,7 @@ def lake_problem(data_dir: Path) -> str | None:
 
 # -- the server -------------------------------------------------------------------------------
 
+
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
@@ -259,8 +285,9 @@ class MetricsServer:
         self._httpd = make_server(addr, port, self._app, _Server, handler_class=_QuietHandler)
         self.port = int(self._httpd.server_port)
         self.url = f"http://{'127.0.0.1' if addr in ('', '0.0.0.0') else addr}:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="metrics", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -287,8 +314,9 @@ class MetricsServer:
         self.metrics.drop_redis()
 
 
-def serve(port: int, settings: Settings, stats_provider: StatsProvider,
-          addr: str = "0.0.0.0") -> MetricsServer:
+def serve(
+    port: int, settings: Settings, stats_provider: StatsProvider, addr: str = "0.0.0.0"
+) -> MetricsServer:
     """Serve `/metrics` and `/healthz` on `addr:port` (0 = any free port) from a daemon thread.
 
     `stats_provider()` returns the consumer's live `Stats` (or None before it exists); pass the

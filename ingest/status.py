@@ -58,6 +58,7 @@ def collect(settings: Settings, recent_hours: int = RECENT_HOURS) -> dict[str, A
 
 # -- Redis ------------------------------------------------------------------------------------
 
+
 def redis_facts(settings: Settings) -> dict[str, Any]:
     """`redis`, `stream`, `group`, `dlq` sections; never raises for an unreachable server."""
     import redis as redis_lib
@@ -67,7 +68,9 @@ def redis_facts(settings: Settings) -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "redis": {"url": settings.masked_redis_url(), "reachable": False, "error": None},
-        "stream": None, "group": None, "dlq": None,
+        "stream": None,
+        "group": None,
+        "dlq": None,
     }
     client = None
     try:
@@ -108,8 +111,13 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         "last_id": last[0][0].decode() if last else None,
     }
     group: dict[str, Any] = {
-        "name": settings.group, "exists": False, "pending": 0, "lag": length,
-        "lag_method": "no-group", "last_delivered_id": None, "consumers": [],
+        "name": settings.group,
+        "exists": False,
+        "pending": 0,
+        "lag": length,
+        "lag_method": "no-group",
+        "last_delivered_id": None,
+        "consumers": [],
     }
     try:
         infos = client.xinfo_groups(settings.stream)
@@ -130,12 +138,23 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
             {"name": _text(c["name"]), "pending": int(c["pending"]), "idle_ms": int(c["idle"])}
             for c in client.xinfo_consumers(settings.stream, settings.group)
         ]
-        group.update(exists=True, pending=int(info["pending"]), lag=int(lag), lag_method=method,
-                     last_delivered_id=last_delivered, consumers=consumers)
-    return {"stream": stream, "group": group,
-            "dlq": {"name": settings.dlq_stream, "length": dlq_length},
-            "lease": {"holder": _text(holder) if holder else None,
-                      "ttl_ms": ttl_ms if holder and ttl_ms >= 0 else None}}
+        group.update(
+            exists=True,
+            pending=int(info["pending"]),
+            lag=int(lag),
+            lag_method=method,
+            last_delivered_id=last_delivered,
+            consumers=consumers,
+        )
+    return {
+        "stream": stream,
+        "group": group,
+        "dlq": {"name": settings.dlq_stream, "length": dlq_length},
+        "lease": {
+            "holder": _text(holder) if holder else None,
+            "ttl_ms": ttl_ms if holder and ttl_ms >= 0 else None,
+        },
+    }
 
 
 def count_through(client: redis.Redis, stream: str, last_id: str) -> int:
@@ -144,7 +163,8 @@ def count_through(client: redis.Redis, stream: str, last_id: str) -> int:
     start = "-"
     while True:
         page: list[Any] = client.xrange(  # type: ignore[assignment]
-            stream, min=start, max=last_id, count=XRANGE_PAGE)
+            stream, min=start, max=last_id, count=XRANGE_PAGE
+        )
         count += len(page)
         if len(page) < XRANGE_PAGE:
             return count
@@ -153,11 +173,20 @@ def count_through(client: redis.Redis, stream: str, last_id: str) -> int:
 
 # -- lake -------------------------------------------------------------------------------------
 
-def lake_facts(data_dir: Path, recent_hours: int = RECENT_HOURS
-               ) -> tuple[dict[str, Any], list[str], list[str]]:
+
+def lake_facts(
+    data_dir: Path, recent_hours: int = RECENT_HOURS
+) -> tuple[dict[str, Any], list[str], list[str]]:
     """The `lake` section, the hours waiting for compaction and those waiting for rollup."""
-    lake: dict[str, Any] = {"reachable": True, "error": None, "rows": 0, "files": 0, "bytes": 0,
-                            "hours": 0, "recent_hours": []}
+    lake: dict[str, Any] = {
+        "reachable": True,
+        "error": None,
+        "rows": 0,
+        "files": 0,
+        "bytes": 0,
+        "hours": 0,
+        "recent_hours": [],
+    }
     try:
         hours = lakestate.snapshot(data_dir)
     except Exception as exc:  # noqa: BLE001 - a broken or unreadable table is a fact to report
@@ -175,13 +204,23 @@ def lake_facts(data_dir: Path, recent_hours: int = RECENT_HOURS
         bytes=sum(h.nbytes for h in ordered),
         hours=len(ordered),
         recent_hours=[
-            {"hour": hour_name(h), "rows": h.rows, "files": len(h.files), "bytes": h.nbytes,
-             "dirty": h.key in dirty, "rollup_dirty": h.key in stale}
-            for h in ordered[-recent_hours:] if recent_hours > 0
+            {
+                "hour": hour_name(h),
+                "rows": h.rows,
+                "files": len(h.files),
+                "bytes": h.nbytes,
+                "dirty": h.key in dirty,
+                "rollup_dirty": h.key in stale,
+            }
+            for h in ordered[-recent_hours:]
+            if recent_hours > 0
         ],
     )
-    return (lake, [hour_name(h) for h in ordered if h.key in dirty],
-            [hour_name(h) for h in ordered if h.key in stale])
+    return (
+        lake,
+        [hour_name(h) for h in ordered if h.key in dirty],
+        [hour_name(h) for h in ordered if h.key in stale],
+    )
 
 
 def hour_name(h: lakestate.HourFiles) -> str:
@@ -190,8 +229,7 @@ def hour_name(h: lakestate.HourFiles) -> str:
 
 # -- scheduler --------------------------------------------------------------------------------
 
-JOB_KEYS = ("last_run", "outcome", "duration_s", "summary", "error", "runs", "failures",
-            "next_run")
+JOB_KEYS = ("last_run", "outcome", "duration_s", "summary", "error", "runs", "failures", "next_run")
 
 
 def scheduler_facts(data_dir: Path, lease: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -201,11 +239,15 @@ def scheduler_facts(data_dir: Path, lease: dict[str, Any] | None = None) -> dict
     from ingest.scheduler import STATE_FILE
 
     path = layout.state_dir(data_dir) / STATE_FILE
-    out: dict[str, Any] = {"state_file": None, "lease_holder": None, "lease_ttl_ms": None,
-                           "lease_source": None, "jobs": []}
+    out: dict[str, Any] = {
+        "state_file": None,
+        "lease_holder": None,
+        "lease_ttl_ms": None,
+        "lease_source": None,
+        "jobs": [],
+    }
     if lease is not None:
-        out.update(lease_holder=lease["holder"], lease_ttl_ms=lease["ttl_ms"],
-                   lease_source="redis")
+        out.update(lease_holder=lease["holder"], lease_ttl_ms=lease["ttl_ms"], lease_source="redis")
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -225,6 +267,7 @@ def scheduler_facts(data_dir: Path, lease: dict[str, Any] | None = None) -> dict
 
 # -- helpers ----------------------------------------------------------------------------------
 
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -236,6 +279,7 @@ def rfc3339_ms(ts: datetime) -> str:
 
 
 # -- the table ---------------------------------------------------------------------------------
+
 
 def render_table(facts: dict[str, Any], out: IO[str]) -> None:
     """Human-readable `logs status`: one block per section."""
@@ -250,26 +294,45 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
         w(f"stream     {s['name']}  {s['length']:,} entries{span}\n")
     if g is not None:
         if g["exists"]:
-            w(f"group      {g['name']}  lag {g['lag']:,} ({g['lag_method']})  pending "
-              f"{g['pending']:,}  last delivered {g['last_delivered_id']}\n")
+            w(
+                f"group      {g['name']}  lag {g['lag']:,} ({g['lag_method']})  pending "
+                f"{g['pending']:,}  last delivered {g['last_delivered_id']}\n"
+            )
         else:
             w(f"group      {g['name']}  not created yet (ingest creates it): lag {g['lag']:,}\n")
         rows = [(c["name"], f"{c['pending']:,}", _idle(c["idle_ms"])) for c in g["consumers"]]
         _table(out, "consumers", ("NAME", "PENDING", "IDLE"), rows, "no consumers")
     if d is not None:
-        w(f"dlq        {d['name']}  {d['length']:,} dead letters"
-          f"{'  (`logs dlq list`)' if d['length'] else ''}\n")
+        w(
+            f"dlq        {d['name']}  {d['length']:,} dead letters"
+            f"{'  (`logs dlq list`)' if d['length'] else ''}\n"
+        )
     lake = facts["lake"]
     if not lake["reachable"]:
         w(f"lake       UNREACHABLE  {lake['error']}\n")
     else:
-        w(f"lake       {lake['rows']:,} rows in {lake['files']:,} files, {_size(lake['bytes'])}, "
-          f"{lake['hours']:,} hours\n")
-        hours = [(h["hour"], f"{h['rows']:,}", f"{h['files']:,}", _size(h["bytes"]),
-                  "yes" if h["dirty"] else "", "yes" if h["rollup_dirty"] else "")
-                 for h in lake["recent_hours"]]
-        _table(out, "hours", ("HOUR", "ROWS", "FILES", "BYTES", "TO COMPACT", "TO ROLL UP"),
-               hours, "no data yet")
+        w(
+            f"lake       {lake['rows']:,} rows in {lake['files']:,} files, {_size(lake['bytes'])}, "
+            f"{lake['hours']:,} hours\n"
+        )
+        hours = [
+            (
+                h["hour"],
+                f"{h['rows']:,}",
+                f"{h['files']:,}",
+                _size(h["bytes"]),
+                "yes" if h["dirty"] else "",
+                "yes" if h["rollup_dirty"] else "",
+            )
+            for h in lake["recent_hours"]
+        ]
+        _table(
+            out,
+            "hours",
+            ("HOUR", "ROWS", "FILES", "BYTES", "TO COMPACT", "TO ROLL UP"),
+            hours,
+            "no data yet",
+        )
     dirty = facts["dirty"]
     comp = dirty["compaction"]
     w(f"dirty      compaction: {len(comp)} hours{_list(comp)}\n")
@@ -283,16 +346,30 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
         w(f"scheduler  no scheduler runs recorded; {lease}\n")
         return
     w(f"scheduler  {lease}\n")
-    jobs = [(j["name"], str(j["last_run"] or "never"), str(j["outcome"] or ""),
-             "" if j["duration_s"] is None else f"{float(j['duration_s']):.1f}s",
-             f"{j['runs'] or 0}/{j['failures'] or 0}", str(j["next_run"] or ""),
-             str(j["error"] or j["summary"] or "")) for j in sched["jobs"]]
-    _table(out, "jobs", ("JOB", "LAST RUN", "OUTCOME", "TOOK", "RUNS/FAILED", "NEXT RUN",
-                         "RESULT"), jobs, "no runs yet")
+    jobs = [
+        (
+            j["name"],
+            str(j["last_run"] or "never"),
+            str(j["outcome"] or ""),
+            "" if j["duration_s"] is None else f"{float(j['duration_s']):.1f}s",
+            f"{j['runs'] or 0}/{j['failures'] or 0}",
+            str(j["next_run"] or ""),
+            str(j["error"] or j["summary"] or ""),
+        )
+        for j in sched["jobs"]
+    ]
+    _table(
+        out,
+        "jobs",
+        ("JOB", "LAST RUN", "OUTCOME", "TOOK", "RUNS/FAILED", "NEXT RUN", "RESULT"),
+        jobs,
+        "no runs yet",
+    )
 
 
-def _table(out: IO[str], label: str, header: Sequence[str], rows: Sequence[Sequence[str]],
-           empty: str) -> None:
+def _table(
+    out: IO[str], label: str, header: Sequence[str], rows: Sequence[Sequence[str]], empty: str
+) -> None:
     if not rows:
         out.write(f"{label:<10} {empty}\n")
         return
@@ -303,8 +380,10 @@ def _table(out: IO[str], label: str, header: Sequence[str], rows: Sequence[Seque
 def table_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns two spaces apart, header first."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in (header, *rows)]
+    return [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
 
 
 def _list(hours: list[str], shown: int = 6) -> str:

@@ -26,8 +26,14 @@ LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 READ_COUNT = 1000
 BACKOFF_CAP = 5.0
 
-_COLORS = {"TRACE": "\x1b[2m", "DEBUG": "\x1b[2m", "INFO": "\x1b[32m", "WARN": "\x1b[33m",
-           "ERROR": "\x1b[31m", "FATAL": "\x1b[1;31m"}
+_COLORS = {
+    "TRACE": "\x1b[2m",
+    "DEBUG": "\x1b[2m",
+    "INFO": "\x1b[32m",
+    "WARN": "\x1b[33m",
+    "ERROR": "\x1b[31m",
+    "FATAL": "\x1b[1;31m",
+}
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -43,9 +49,11 @@ def parse_levels(spec: str) -> frozenset[str]:
         word = part[:-1] if worse else part
         level = normalize_level(word)
         if level not in LEVELS:
-            raise UsageError(f'--level "{part}": expected one of {", ".join(LEVELS)}, '
-                             "optionally followed by + (that level and worse)")
-        chosen.update(LEVELS[LEVELS.index(level):] if worse else (level,))
+            raise UsageError(
+                f'--level "{part}": expected one of {", ".join(LEVELS)}, '
+                "optionally followed by + (that level and worse)"
+            )
+        chosen.update(LEVELS[LEVELS.index(level) :] if worse else (level,))
     if not chosen:
         raise UsageError("--level: empty")
     return frozenset(chosen)
@@ -142,14 +150,21 @@ def follow(
         try:
             if client is None:
                 client = raw_client(connect())
-            reply = client.execute_command("XREAD", "COUNT", READ_COUNT, "BLOCK", block_ms,
-                                           "STREAMS", stream, after)
-        except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError,
-                RedisUnavailable) as exc:
+            reply = client.execute_command(
+                "XREAD", "COUNT", READ_COUNT, "BLOCK", block_ms, "STREAMS", stream, after
+            )
+        except (
+            redis_lib.ConnectionError,
+            redis_lib.TimeoutError,
+            OSError,
+            RedisUnavailable,
+        ) as exc:
             if down_since is None:
                 down_since = time.monotonic()
-                note(f"logs tail: redis unreachable ({type(exc).__name__}); reconnecting, "
-                     f"will resume after {after}")
+                note(
+                    f"logs tail: redis unreachable ({type(exc).__name__}); reconnecting, "
+                    f"will resume after {after}"
+                )
             if client is not None:
                 client.close()
                 client = None
@@ -157,10 +172,12 @@ def follow(
             time.sleep(backoff)
             continue
         if down_since is not None:
-            note(f"logs tail: reconnected after {time.monotonic() - down_since:.1f} s; "
-                 f"resuming after {after}")
+            note(
+                f"logs tail: reconnected after {time.monotonic() - down_since:.1f} s; "
+                f"resuming after {after}"
+            )
             down_since, backoff = None, 0.0
-        for entry_id, fields in (reply[0][1] if reply else ()):
+        for entry_id, fields in reply[0][1] if reply else ():
             after = entry_id.decode()
             line = to_line(entry_id, fields)
             if flt.matches(line):
@@ -168,6 +185,7 @@ def follow(
 
 
 # -- output -----------------------------------------------------------------------------------
+
 
 def _ts(row_us: int, precise: bool) -> str:
     ts = _EPOCH + timedelta(microseconds=row_us)
@@ -197,13 +215,15 @@ def format_jsonl(line: Line) -> str:
     row = line.row
     if row is None:
         return orjson.dumps({"stream_id": line.stream_id, "error": line.error}).decode()
-    return orjson.dumps({
-        "stream_id": row.stream_id,
-        "ts": _ts(row.ts, precise=True),
-        "level": row.level,
-        "service": row.service,
-        "host": row.host,
-        "message": row.message,
-        "trace_id": row.trace_id,
-        "attrs": orjson.loads(row.attrs),
-    }).decode()
+    return orjson.dumps(
+        {
+            "stream_id": row.stream_id,
+            "ts": _ts(row.ts, precise=True),
+            "level": row.level,
+            "service": row.service,
+            "host": row.host,
+            "message": row.message,
+            "trace_id": row.trace_id,
+            "attrs": orjson.loads(row.attrs),
+        }
+    ).decode()
