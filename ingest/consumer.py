@@ -296,22 +296,19 @@ class Consumer:
             block = max(1, min(block, int(left * 1000)))
         if self.drain:
             block = min(block, 100)
-        reply = r.execute_command(
-            "XREADGROUP",
-            "GROUP",
-            self.group,
-            self.name,
-            "COUNT",
-            self.s.read_count,
-            "BLOCK",
-            block,
-            "STREAMS",
-            self.stream,
-            ">",
-        )
-        entries = _parse_entries(reply)
+        entries = self._xreadgroup(r, ">", self.s.read_count, block)
         self._take(entries, {})
         return len(entries)
+
+    def _xreadgroup(
+        self, r: redis.Redis, after: bytes | str, count: int, block: int | None = None
+    ) -> list[tuple[bytes, list[bytes] | None]]:
+        """XREADGROUP of our stream, parsed from the raw reply (redis-py's dict-per-entry
+        parsing costs a third of the read time)."""
+        args: list[Any] = ["GROUP", self.group, self.name, "COUNT", count]
+        if block is not None:
+            args += ["BLOCK", block]
+        return _parse_entries(r.execute_command("XREADGROUP", *args, "STREAMS", self.stream, after))
 
     def _recover_own(self, r: redis.Redis) -> None:
         """Re-read our own pending list: entries read before a crash or a Redis error."""
@@ -327,18 +324,7 @@ class Consumer:
             first, last = pending[0][0], pending[-1][0]
             # XREADGROUP with an id returns our pending entries after it; `0` starts at the head.
             cursor = b"0" if start == b"-" else _before(first)
-            reply = r.execute_command(
-                "XREADGROUP",
-                "GROUP",
-                self.group,
-                self.name,
-                "COUNT",
-                len(pending),
-                "STREAMS",
-                self.stream,
-                cursor,
-            )
-            entries = [e for e in _parse_entries(reply) if e[0] in counts]
+            entries = [e for e in self._xreadgroup(r, cursor, len(pending)) if e[0] in counts]
             self._take(entries, counts)
             # Ids still in the PEL whose payload was trimmed come back without fields above;
             # ids missing from the reply entirely were deleted: dead-letter them too.
