@@ -79,5 +79,6 @@ def main(
     setup_logging(verbose, quiet, log_format)
 
 
-for module in (cli_write, cli_query, cli_schedule, cli_ops, cli_run):
+# Registration order is the order of `logs --help`: the tour first, then the data path.
+for module in (cli_run, cli_write, cli_query, cli_schedule, cli_ops):
     module.register(app)

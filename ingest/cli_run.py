@@ -274,5 +274,5 @@ class _Steps:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(up)
     app.command()(demo)
+    app.command()(up)
