@@ -98,10 +98,13 @@ def ended_hours_done(data_dir: Path) -> bool:
             f"{hive}) group by 1"
         ).fetchall()
     )
+    rollup_files = DeltaTable(str(rollups)).file_uris()
+    if not rollup_files:  # the table is created empty a moment before its first commit
+        return False
     rolled = dict(
         con.execute(
             f"select date || '/' || hour, sum(count) from read_parquet("
-            f"{DeltaTable(str(rollups)).file_uris()!r}, {hive}) group by 1"
+            f"{rollup_files!r}, {hive}) group by 1"
         ).fetchall()
     )
     return all(rolled.get(k) == distinct[k] for k in hours)
