@@ -32,6 +32,13 @@ def check(data_dir: Path, expected: list[str], client: redis.Redis, stream: str)
     return ids
 
 
+def in_flight(client: redis.Redis, stream: str) -> bool:
+    try:
+        return bool(client.xpending(stream, "lake")["pending"])
+    except redis.ResponseError:  # the group does not exist yet
+        return False
+
+
 @pytest.mark.parametrize("point", ["after_read", "after_commit", "before_ack"])
 def test_crash_at_a_named_point_then_restart_loses_nothing(
     point: str, env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
@@ -87,7 +94,9 @@ def test_random_kill_9_during_a_50000_entry_run(
     kills = 0
     for _ in range(8):
         proc = spawn_logs(["ingest", "--drain", "--consumer", "k"], small)
-        time.sleep(rng.uniform(0.3, 1.5))
+        # Strike while entries are in flight (read, not yet acknowledged), at a random moment.
+        wait_until(lambda p=proc: p.poll() is not None or in_flight(client, stream), 60, 0.01)
+        time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
             proc.kill()
             kills += 1
