@@ -30,9 +30,14 @@ if TYPE_CHECKING:
 
     import redis
 
+_Decoded = tuple[Any, list[Row], list[tuple[bytes, list[bytes], str]]]
+"""What the columnar lane made of a chunk: an Arrow table, rows decoded one by one, dead letters."""
+
 log = logging.getLogger("logs.ingest")
 
 ACK_CHUNK = 10_000
+DECODE_CHUNK = 30_000
+"""JSON entries handed to the columnar decoder at once (its fixed cost is ~5 ms a call)."""
 TRIM_EVERY = 5.0
 BACKOFF_CAP = 10.0
 
@@ -73,16 +78,42 @@ class StopSignal:
 @dataclass
 class _Batch:
     rows: list[Row] = field(default_factory=list)
+    """Entries decoded one by one (records.decode)."""
+    json: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
+    """Entries of one JSON field, to be decoded together on the commit thread (columnar.py)..."""
+    decoding: list[Future[_Decoded]] = field(default_factory=list)
+    """...where earlier chunks of them are being decoded already..."""
+    json_count: int = 0
+    """...; entries sent down that lane so far."""
+    parts: list[Any] = field(default_factory=list)
+    """Arrow tables the columnar decoder made."""
     ids: list[bytes] = field(default_factory=list)
     """Ids to acknowledge once the rows are committed (rows and dead letters)."""
     dead: list[tuple[bytes, list[bytes], str]] = field(default_factory=list)
     nbytes: int = 0
     started: float = 0.0
     table: Any = None
-    """The rows as the Arrow table to commit, once prepared."""
+    """`rows` as an Arrow table, when prepared ahead of the commit."""
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def entries(self) -> int:
+        """Entries read into the batch, dead letters aside."""
+        return len(self.rows) + self.json_count
+
+    def absorb(self, later: _Batch) -> None:
+        """Append a later batch (after a failed commit, both are committed together)."""
+        self.rows.extend(later.rows)
+        self.json.extend(later.json)
+        self.decoding.extend(later.decoding)
+        self.json_count += later.json_count
+        self.parts.extend(later.parts)
+        self.ids.extend(later.ids)
+        self.dead.extend(later.dead)
+        self.nbytes += later.nbytes
+        self.table = None
 
 
 def _parse_entries(reply: Any) -> list[tuple[bytes, list[bytes] | None]]:
@@ -204,7 +235,7 @@ class Consumer:
                             "consumer %s: commit of %d rows failed (%s): keeping them "
                             "unacknowledged and retrying",
                             self.s.consumer,
-                            len(self._batch.rows),
+                            self._batch.entries,
                             exc,
                         )
                     commit_failing = True
@@ -242,7 +273,7 @@ class Consumer:
                 "consumer %s: could not commit %d rows (%s): they stay pending and will "
                 "be redelivered",
                 self.s.consumer,
-                len(self._batch.rows),
+                self._batch.entries,
                 exc,
             )
         except (redis.RedisError, OSError) as exc:
@@ -411,11 +442,13 @@ class Consumer:
             batch.started = time.monotonic()
         max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
         limit = self.s.max_deliveries
-        rows, ids, dead = batch.rows, batch.ids, batch.dead
-        add_row = rows.append
+        rows, dead = batch.rows, batch.dead
+        add_row, add_json = rows.append, batch.json.append
+        batch.ids.extend([entry[0] for entry in entries])
+        json_before = len(batch.json)
         nbytes = 0
-        for entry_id, fields in entries:
-            ids.append(entry_id)
+        for entry in entries:
+            entry_id, fields = entry
             if deliveries and deliveries.get(entry_id, 0) >= limit:
                 dead.append(
                     (
@@ -425,6 +458,10 @@ class Consumer:
                     )
                 )
                 continue
+            if fields and len(fields) == 2 and fields[1][:1] == b"{":
+                add_json(entry)  # type: ignore[arg-type]
+                nbytes += len(fields[1])
+                continue
             try:
                 add_row(decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth))
             except BadEntry as exc:
@@ -432,6 +469,11 @@ class Consumer:
                 continue
             nbytes += sum(map(len, fields))  # type: ignore[arg-type]
         batch.nbytes += nbytes
+        batch.json_count += len(batch.json) - json_before
+        if len(batch.json) >= DECODE_CHUNK:
+            # Decode ahead on the commit thread while we read on.
+            batch.decoding.append(self._executor().submit(self._decode_json, batch.json))
+            batch.json = []
         self.stats.read += len(entries)
         faults.crash_point("after_read")
 
@@ -442,35 +484,83 @@ class Consumer:
         if not b:
             return False
         return (
-            len(b.rows) >= self.s.batch_rows
+            b.entries >= self.s.batch_rows
             or b.nbytes >= self.s.batch_bytes
             or time.monotonic() - b.started >= self.s.batch_age
             or self.stop.requested
         )
 
     def _write(self, b: _Batch) -> None:
-        """Commit one batch (on the writer thread: Delta's Rust writer releases the GIL, so it
-        overlaps with reading the next batch)."""
-        if b.rows:
+        """Decode the batch's JSON entries and commit it (on the writer thread: the columnar
+        decoder and Delta's Rust writer release the GIL, so both overlap with reading)."""
+        if b.json or b.decoding:
+            decoded = [f.result() for f in b.decoding]
+            if b.json:
+                decoded.append(self._decode_json(b.json))
+            for table, rows, dead in decoded:
+                b.parts.append(table)
+                b.rows.extend(rows)
+                b.dead.extend(dead)
+                if rows:
+                    b.table = None
+            b.json, b.decoding = [], []
+        if b.rows or b.parts:
             started = time.perf_counter()
             try:
-                hours = self.writer.write(b.table if b.table is not None else prepare(b.rows))
+                table = _assemble(b)
+                hours = self.writer.write(table)
             except Exception as exc:  # noqa: BLE001 - disk full, permissions, a broken table
-                b.table = None
                 raise CommitFailed(_one_line(exc)) from exc
             elapsed = time.perf_counter() - started
             self.stats.commits += 1
             self.stats.commit_seconds += elapsed
-            self.stats.ingested += len(b.rows)
-            self.stats.last_batch_rows = len(b.rows)
+            self.stats.ingested += table.num_rows
+            self.stats.last_batch_rows = table.num_rows
             log.info(
                 "consumer %s: committed %d rows (%d hours) in %.0f ms",
                 self.s.consumer,
-                len(b.rows),
+                table.num_rows,
                 hours,
                 elapsed * 1000,
             )
         faults.crash_point("after_commit")
+
+    def _decode_json(self, entries: list[tuple[bytes, list[bytes]]]) -> _Decoded:
+        """JSON entries -> Arrow rows in one go (commit thread). What the columnar decoder leaves
+        (see columnar.py) is decoded entry by entry, bad entries becoming dead letters as usual.
+        Never raises: an entry no decoder can take is a dead letter, not a stuck batch."""
+        from ingest import columnar
+
+        max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
+        table = None
+        try:
+            oversize = max(len(f[0]) for _, f in entries) + max(len(f[1]) for _, f in entries)
+            if oversize > max_bytes:
+                raise _Oversize
+            table, left = columnar.decode_json(
+                [entry_id for entry_id, _ in entries], [f[1] for _, f in entries]
+            )
+        except Exception as exc:  # noqa: BLE001 - the per-entry path below decodes them all
+            if not isinstance(exc, _Oversize):
+                log.warning(
+                    "columnar decoding failed (%s): decoding %d entries one by one",
+                    _one_line(exc),
+                    len(entries),
+                )
+            table, left = None, list(range(len(entries)))
+        rows: list[Row] = []
+        dead: list[tuple[bytes, list[bytes], str]] = []
+        for i in left:
+            entry_id, fields = entries[i]
+            try:
+                rows.append(
+                    decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth)
+                )
+            except BadEntry as exc:
+                dead.append((entry_id, fields, exc.reason))
+            except Exception as exc:  # noqa: BLE001 - a decoder bug must not stall ingest
+                dead.append((entry_id, fields, f"decoder error: {_one_line(exc)}"))
+        return table, rows, dead
 
     def _settle(self, wait: bool = True) -> None:
         """Collect the commit in flight: its ids become acknowledgeable. A failed commit puts its
@@ -484,10 +574,7 @@ class Consumer:
         try:
             future.result()
         except CommitFailed:
-            b.rows.extend(self._batch.rows)
-            b.ids.extend(self._batch.ids)
-            b.dead.extend(self._batch.dead)
-            b.nbytes += self._batch.nbytes
+            b.absorb(self._batch)
             self._batch = b
             raise
         self._dlq_backlog.extend(b.dead)
@@ -516,16 +603,20 @@ class Consumer:
                 b.table = prepare(b.rows) if b.rows else None
             except Exception:  # noqa: BLE001 - retried on the writer thread, which reports it
                 b.table = None
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="commit")
-            self._inflight = (self._pool.submit(self._write, b), b)
+            self._inflight = (self._executor().submit(self._write, b), b)
         if self.stop.requested:
             self._settle()
         self._ack_committed(r)
         if time.monotonic() - self._last_trim > TRIM_EVERY:
             self._trim(r)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The commit thread: decodes JSON chunks and commits batches, in submission order."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="commit")
+        return self._pool
 
     def _ack_committed(self, r: redis.Redis) -> None:
         """Dead letters first, then XACK, pipelined: an entry is never acknowledged before its row
@@ -598,6 +689,28 @@ def _done_future(fn: Callable[[_Batch], None], b: _Batch) -> Future[None]:
 
 class CommitFailed(Exception):
     """The lake refused a commit; the batch stays unacknowledged."""
+
+
+class _Oversize(Exception):
+    """A JSON batch holding an entry over the size limit: decoded entry by entry."""
+
+
+def _assemble(b: _Batch) -> Any:
+    """The batch's one Arrow table, each `stream_id` once (readers take one commit's file as
+    duplicate-free; a batch never repeats an id, this makes sure)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if b.table is None:
+        b.table = prepare(b.rows)
+    tables = [t for t in (b.table, *b.parts) if t is not None and t.num_rows] or [b.table]
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    if pc.count_distinct(table.column("stream_id")).as_py() == table.num_rows:
+        return table
+    first: dict[str, int] = {}
+    for i, sid in enumerate(table.column("stream_id").to_pylist()):
+        first.setdefault(sid, i)
+    return table.take(list(first.values()))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -131,7 +131,7 @@ def normalize_level(value: Any) -> str:
     word = _LEVEL_WORDS.get(text.upper())
     if word is not None:
         return word
-    if text.isdigit() and int(text) in _LEVEL_NUMBERS:
+    if text.isdecimal() and int(text) in _LEVEL_NUMBERS:
         return _LEVEL_NUMBERS[int(text)]
     return text.upper() if text else "INFO"
 
@@ -165,10 +165,10 @@ def parse_ts(value: Any) -> int | None:
                 fraction = value[20:-1]
                 if not fraction:
                     return base
-                if fraction.isdigit():
+                if fraction.isdecimal():
                     return base + int(fraction[:6].ljust(6, "0"))
         text = value.strip()
-        if not text.isdigit():
+        if not text.isdecimal():
             try:
                 dt = _fromisoformat(text)
             except ValueError:
@@ -385,7 +385,7 @@ def _row(stream_id: str, doc: dict[str, Any]) -> Row:
             (host if type(host) is str else _to_text(host)) if host else "unknown",
             (message if type(message) is str else _to_text(message)) if message is not None else "",
             (trace if type(trace) is str else _to_text(trace)) if trace else None,
-            orjson.dumps(doc).decode() if doc else "{}",
+            orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode() if doc else "{}",
             stream_id,
             ms * 1000,
         ),

@@ -1,0 +1,320 @@
+"""The ingest fast lane: a whole batch of JSON entries decoded at once, in Arrow and Polars.
+
+`records.decode` takes one entry at a time in Python (~5 µs each). The common shipper shape, one
+field holding a flat JSON object, is decoded here column-wise instead, in native code that
+releases the GIL (~1 µs each), so it runs on the commit thread beside the Redis reads.
+
+Exactness is the rule: a row this lane emits is the row `records.decode` produces, value for
+value (tests/test_columnar.py holds both to it). Whatever the lane cannot take with certainty goes
+back to `records.decode`, by index; that is also where dead letters are decided:
+
+- raw text: invalid UTF-8, raw newlines, lone-surrogate escapes, `NaN`/`Infinity`, and any
+  literal `null` (only without one does an absent key read the same as a null value);
+- values: nested objects and arrays, integral floats (was it `5` or `5.0`?), keys whose values
+  change type within a batch (the Arrow reader refuses those: the batch is bisected);
+- columns: time, level, service, host, message or trace values outside the fast forms:
+  time as `YYYY-MM-DDTHH:MM:SS[.fraction]Z` or integer epoch s/ms/µs, levels from the word
+  table or syslog/pino numbers, the other columns as strings.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from ingest.records import _LEVEL_FAST, _LEVEL_NUMBERS, _MAX_US, _MIN_US, ALIASES
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+
+MIN_CHUNK = 32
+"""A chunk the Arrow reader refuses is split in two until the refused entries are isolated;
+chunks this small go to the per-entry decoder whole."""
+
+# Raw text that sends an entry to the per-entry decoder.
+_GUARD = r"null|NaN|Infinity|[\r\n]|\\u[dD][89abcdefABCDEF]"
+# The per-entry decoder's fast time form; its seconds are parsed by fromisoformat, which refuses
+# a 60th second or a 24th hour, so the pattern does too.
+_RFC3339_Z = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?Z$"
+)
+# `"key":null` as Polars encodes an absent struct field, with its trailing comma.
+_ABSENT_FIELD = r'"(?:[^"\\]|\\.)*":null,?'
+_STRING_FIELDS: set[str] = set()
+"""Keys the Arrow reader once typed as timestamps (it does so for ISO-looking strings): they are
+read as strings from then on."""
+
+
+def decode_json(ids: Sequence[bytes], docs: Sequence[bytes]) -> tuple[pa.Table, list[int]]:
+    """Rows (the `logs` schema, date/hour included) for the entries this lane decodes exactly,
+    and the indexes of the others, for `records.decode`.
+
+    `docs[i]` is the single field value of entry `ids[i]`, a JSON object's text."""
+    import pyarrow as pa
+
+    from ingest.schema import arrow_schema
+
+    positions = _clean(docs)
+    left = set(range(len(docs))).difference(positions)
+    tables = []
+    refused: list[int] = []
+    for parsed, chunk in _read_chunks(docs, positions, refused):
+        table, not_taken = _rows(parsed, [ids[i] for i in chunk])
+        tables.append(table)
+        left.update(chunk[i] for i in not_taken)
+    left.update(refused)
+    if not tables:
+        return arrow_schema().empty_table(), sorted(left)
+    return pa.concat_tables(tables), sorted(left)
+
+
+def _clean(docs: Sequence[bytes]) -> list[int]:
+    """Positions of the docs whose raw text passes the guard."""
+    import polars as pl
+
+    series = pl.Series(docs, dtype=pl.Binary)
+    try:
+        text = series.cast(pl.String)
+        positions = list(range(len(docs)))
+    except pl.exceptions.InvalidOperationError:  # some are not UTF-8
+        valid = [_is_utf8(d) for d in docs]
+        text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
+        positions = [i for i, ok in enumerate(valid) if ok]
+    clean = text.str.contains(_GUARD).not_()
+    if clean.all():
+        return positions
+    return [p for p, ok in zip(positions, clean.to_list(), strict=True) if ok]
+
+
+def _is_utf8(doc: bytes) -> bool:
+    try:
+        doc.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_chunks(
+    docs: Sequence[bytes], positions: list[int], refused: list[int]
+) -> Iterator[tuple[pa.Table, list[int]]]:
+    """Parse the docs at `positions` with the Arrow JSON reader, bisecting around what it refuses
+    (mixed types, duplicate keys, two objects on one line...); refused positions land in
+    `refused`."""
+    stack = [positions]
+    while stack:
+        chunk = stack.pop()
+        if not chunk:
+            continue
+        parsed = _read([docs[i] for i in chunk])
+        if parsed is not None and parsed.num_rows == len(chunk):
+            yield parsed, chunk
+        elif len(chunk) <= MIN_CHUNK:
+            refused.extend(chunk)
+        else:
+            half = len(chunk) // 2
+            stack += [chunk[half:], chunk[:half]]
+
+
+def _read(lines: list[bytes]) -> pa.Table | None:
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    blob = b"\n".join(lines)
+    block = max(1 << 20, 2 * max(map(len, lines)) + 2)
+    for _ in range(2):
+        schema = pa.schema([(n, pa.string()) for n in sorted(_STRING_FIELDS)])
+        options = pj.ParseOptions(
+            explicit_schema=schema if len(schema) else None, unexpected_field_behavior="infer"
+        )
+        try:
+            parsed = pj.read_json(
+                io.BytesIO(blob), read_options=pj.ReadOptions(block_size=block),
+                parse_options=options,
+            )
+        except pa.ArrowInvalid:
+            return None
+        stamped = [f.name for f in parsed.schema if pa.types.is_timestamp(f.type)]
+        if not stamped:
+            return parsed
+        if len(_STRING_FIELDS) > 1000:
+            _STRING_FIELDS.clear()
+        _STRING_FIELDS.update(stamped)
+    return None
+
+
+def _rows(parsed: pa.Table, ids: list[bytes]) -> tuple[pa.Table, list[int]]:
+    """The `logs` rows of one parsed chunk, and the indexes of rows left to the per-entry path."""
+    import polars as pl
+
+    from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
+    from ingest.writer import partition_columns
+
+    df = pl.from_arrow(parsed)
+    assert isinstance(df, pl.DataFrame)
+    dtypes = dict(df.schema)
+    scalar = {n for n, t in dtypes.items() if t in (pl.String, pl.Int64, pl.Float64, pl.Boolean)}
+    ok: list[pl.Expr] = [pl.col(n).is_null() for n in dtypes if n not in scalar]
+    ok += [
+        pl.col(n).is_null() | (pl.col(n) != pl.col(n).floor())
+        for n, t in dtypes.items()
+        if t == pl.Float64
+    ]
+
+    chosen: dict[str, pl.Expr] = {}
+    """key -> 'this key feeds its column in this row' (the best-ranked present alias)."""
+    values: dict[str, pl.Expr] = {}
+    present: dict[str, pl.Expr] = {}
+    for column, names in ALIASES.items():
+        any_present: pl.Expr = pl.lit(False)
+        parts = []
+        for name in (n for n in names if n in dtypes):
+            chosen[name] = pl.col(name).is_not_null() & any_present.not_()
+            any_present = any_present | pl.col(name).is_not_null()
+            parts.append(pl.when(chosen[name]).then(_fast_value(column, name, dtypes[name])))
+        present[column] = any_present
+        values[column] = pl.coalesce(parts) if parts else pl.lit(None, pl.String)
+        ok.append(any_present.not_() | values[column].is_not_null())
+
+    ms = pl.col("stream_id").str.split_exact("-", 1).struct.field("field_0").cast(pl.Int64)
+    ts_us = pl.when(present["ts"]).then(values["ts"]).otherwise(ms * 1000)
+    trace = values["trace_id"]
+    service, host = values["service"], values["host"]
+    frame = df.with_columns(stream_id=pl.Series(ids, dtype=pl.Binary).cast(pl.String))
+    out = frame.select(
+        ts=pl.from_epoch(ts_us, time_unit="us").dt.replace_time_zone("UTC"),
+        level=pl.when(present["level"]).then(values["level"]).otherwise(pl.lit("INFO")),
+        service=pl.when(service.is_null() | (service == "")).then(pl.lit("unknown")).otherwise(
+            service
+        ),
+        host=pl.when(host.is_null() | (host == "")).then(pl.lit("unknown")).otherwise(host),
+        message=pl.when(present["message"]).then(values["message"]).otherwise(pl.lit("")),
+        trace_id=pl.when(trace == "").then(pl.lit(None, pl.String)).otherwise(trace),
+        attrs=_attrs(df, scalar, chosen, present["ts"]),
+        stream_id=pl.col("stream_id"),
+        ingested_at=pl.from_epoch(ms * 1000, time_unit="us").dt.replace_time_zone("UTC"),
+        _ok=pl.all_horizontal(ok) if ok else pl.lit(True),
+    )
+    taken = out.filter(pl.col("_ok")).drop("_ok")
+    not_taken = out.with_row_index("_i").filter(~pl.col("_ok")).get_column("_i").to_list()
+
+    schema = arrow_schema()
+    arrays = [
+        taken.get_column(name).to_arrow().cast(schema.field(name).type)
+        for name in LOG_COLUMN_NAMES[:-2]
+    ]
+    date, hour = partition_columns(arrays[0])
+    import pyarrow as pa
+
+    return pa.Table.from_arrays([*arrays, date, hour], schema=schema), not_taken
+
+
+def _fast_value(column: str, name: str, dtype: pl.DataType) -> pl.Expr:
+    """The value `name` gives `column` when it is in a fast form, else null."""
+    import polars as pl
+
+    col = pl.col(name)
+    if column == "ts":
+        if dtype == pl.String:
+            return _rfc3339_us(col)
+        if dtype == pl.Int64:
+            return _epoch_us(col)
+    elif column == "level":
+        if dtype == pl.String:
+            return col.replace_strict(_LEVEL_FAST, default=None, return_dtype=pl.String)
+        if dtype == pl.Int64:
+            return col.replace_strict(_LEVEL_NUMBERS, default=None, return_dtype=pl.String)
+    elif dtype == pl.String:
+        return col
+    return pl.lit(None, pl.Int64 if column == "ts" else pl.String)
+
+
+def _rfc3339_us(col: pl.Expr) -> pl.Expr:
+    """`YYYY-MM-DDTHH:MM:SS[.f…]Z` to µs as records.parse_ts does: whole seconds, then the first
+    six fraction digits, truncated."""
+    import polars as pl
+
+    seconds = (
+        col.str.slice(0, 19)
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False)
+        .dt.epoch("us")
+    )
+    fraction = (
+        col.str.slice(20).str.strip_suffix("Z").str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64)
+    )
+    valid = col.str.contains(_RFC3339_Z) & (seconds >= _MIN_US)
+    return pl.when(valid).then(seconds + fraction)
+
+
+def _epoch_us(col: pl.Expr) -> pl.Expr:
+    """Integer epoch seconds, ms or µs by magnitude (records._epoch_to_us); nanoseconds, which
+    need a float division there, are left to the per-entry path."""
+    import polars as pl
+
+    magnitude = col.abs()
+    us = (
+        pl.when(magnitude < 100_000_000_000)
+        .then(col * 1_000_000)
+        .when(magnitude < 100_000_000_000_000)
+        .then(col * 1000)
+        .when(magnitude < 100_000_000_000_000_000)
+        .then(col)
+    )
+    in_range = col.is_between(-(10**17) + 1, 10**17 - 1) & us.is_between(_MIN_US, _MAX_US)
+    return pl.when(in_range).then(us)
+
+
+def _attrs(
+    df: pl.DataFrame, scalar: set[str], chosen: dict[str, pl.Expr], has_ts: pl.Expr
+) -> pl.Expr:
+    """Every key not feeding a column, as sorted-key JSON, exactly as records.decode writes it.
+
+    Polars encodes an absent key as `"key":null`; with no literal `null` in the raw entries,
+    every `null` in the text is one of those, and is cut out."""
+    import polars as pl
+
+    dtypes = dict(df.schema)
+    top = {n for n in chosen if _first_alias(n, dtypes)}
+    names = set(scalar) - top  # a column's best-ranked key never stays in attrs
+    ts_names = [n for n in ALIASES["ts"] if n in dtypes]
+    if not ts_names or df.get_column(ts_names[0]).null_count():
+        names.add("_ts_source")  # some rows take their time from the stream id
+    if not names:
+        return pl.lit("{}")
+    fields, nullable = [], []
+    for name in sorted(names):
+        if name == "_ts_source":
+            own = pl.col(name) if name in scalar else pl.lit(None, pl.String)
+            value = pl.when(has_ts).then(own).otherwise(pl.lit("stream_id"))
+            nullable.append(name)
+        elif name in chosen:
+            value = pl.when(chosen[name]).then(pl.lit(None, dtypes[name])).otherwise(pl.col(name))
+            nullable.append(name)
+        else:
+            value = pl.col(name)
+            if df.get_column(name).null_count():
+                nullable.append(name)
+        fields.append(value.alias(name))
+    encoded = pl.struct(fields).struct.json_encode()
+    if any(_needs_escape(n) for n in nullable):
+        return encoded.str.replace_all(_ABSENT_FIELD, "").str.replace(r",\}$", "}")
+    for name in nullable:
+        encoded = (
+            encoded.str.replace_all(f'"{name}":null,', "", literal=True)
+            .str.replace(f',"{name}":null}}', "}", literal=True)
+            .str.replace(f'{{"{name}":null}}', "{}", literal=True)
+        )
+    return encoded
+
+
+def _first_alias(name: str, dtypes: dict[str, pl.DataType]) -> bool:
+    """Whether `name` is the best-ranked alias of its column among the keys present."""
+    for names in ALIASES.values():
+        if name in names:
+            return next(n for n in names if n in dtypes) == name
+    return False
+
+
+def _needs_escape(name: str) -> bool:
+    return any(ch in '"\\' or ch < " " or ch == "\x7f" for ch in name)
