@@ -189,7 +189,7 @@ def ingest(
     elapsed = time.monotonic() - started
     note(
         f"ingested {stats.ingested} entries, dead-lettered {stats.dead_lettered}, "
-        f"{stats.commits} commits in {elapsed:.1f} s"
+        f"{stats.commits} commits in {elapsed:.2f} s"
     )
 
 

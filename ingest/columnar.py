@@ -78,7 +78,7 @@ def _clean(docs: Sequence[bytes]) -> list[int]:
     try:
         text = series.cast(pl.String)
         positions = list(range(len(docs)))
-    except pl.exceptions.InvalidOperationError:  # some are not UTF-8
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):  # not all UTF-8
         valid = [_is_utf8(d) for d in docs]
         text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
         positions = [i for i, ok in enumerate(valid) if ok]
@@ -130,7 +130,8 @@ def _read(lines: list[bytes]) -> pa.Table | None:
         )
         try:
             parsed = pj.read_json(
-                io.BytesIO(blob), read_options=pj.ReadOptions(block_size=block),
+                io.BytesIO(blob),
+                read_options=pj.ReadOptions(block_size=block),
                 parse_options=options,
             )
         except pa.ArrowInvalid:
@@ -147,20 +148,42 @@ def _read(lines: list[bytes]) -> pa.Table | None:
 def _rows(parsed: pa.Table, ids: list[bytes]) -> tuple[pa.Table, list[int]]:
     """The `logs` rows of one parsed chunk, and the indexes of rows left to the per-entry path."""
     import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
     from ingest.writer import partition_columns
 
-    df = pl.from_arrow(parsed)
+    # Keys become positional column names (`_0`, `_1`...): a key may be empty, look like a
+    # Polars pattern (`^ts$`, `*`) or clash with a name used here. Nested values never reach
+    # Polars (very deep ones crash its Arrow import): only whether a row has one matters.
+    keys: dict[str, str] = {}
+    """column -> the JSON key it holds."""
+    columns: list[pa.ChunkedArray] = []
+    nested = None
+    scalar = (pa.string(), pa.int64(), pa.float64(), pa.bool_())
+    for key, column in zip(parsed.column_names, parsed.columns, strict=True):
+        if column.type in scalar:
+            keys[f"_{len(columns)}"] = key
+            columns.append(column)
+        else:
+            valid = pc.is_valid(column)
+            nested = valid if nested is None else pc.or_(nested, valid)
+    df = pl.from_arrow(pa.table(columns, names=list(keys)) if columns else pa.table({}))
     assert isinstance(df, pl.DataFrame)
-    dtypes = dict(df.schema)
-    scalar = {n for n, t in dtypes.items() if t in (pl.String, pl.Int64, pl.Float64, pl.Boolean)}
-    ok: list[pl.Expr] = [pl.col(n).is_null() for n in dtypes if n not in scalar]
+    sid = pl.Series(ids, dtype=pl.Binary).cast(pl.String)
+    df = df.with_columns(sid=sid, ms=sid.str.head(sid.str.find("-", literal=True)).cast(pl.Int64))
+    dtypes = {key: df.schema[column] for column, key in keys.items()}
+    col = {key: pl.col(column) for column, key in keys.items()}
+
+    ok: list[pl.Expr] = []
+    if nested is not None:
+        ok.append(pl.lit(pl.Series(nested, dtype=pl.Boolean)).not_())
     ok += [
-        pl.col(n).is_null() | (pl.col(n) != pl.col(n).floor())
-        for n, t in dtypes.items()
-        if t == pl.Float64
+        col[k].is_null() | (col[k] != col[k].floor()) for k, t in dtypes.items() if t == pl.Float64
     ]
+    if dtypes.get("_ts_source", pl.String) != pl.String:
+        ok.append(col["_ts_source"].is_null())  # replaced by a string when the time is missing
 
     chosen: dict[str, pl.Expr] = {}
     """key -> 'this key feeds its column in this row' (the best-ranked present alias)."""
@@ -169,31 +192,32 @@ def _rows(parsed: pa.Table, ids: list[bytes]) -> tuple[pa.Table, list[int]]:
     for column, names in ALIASES.items():
         any_present: pl.Expr = pl.lit(False)
         parts = []
-        for name in (n for n in names if n in dtypes):
-            chosen[name] = pl.col(name).is_not_null() & any_present.not_()
-            any_present = any_present | pl.col(name).is_not_null()
-            parts.append(pl.when(chosen[name]).then(_fast_value(column, name, dtypes[name])))
+        for key in (n for n in names if n in dtypes):
+            chosen[key] = col[key].is_not_null() & any_present.not_()
+            any_present = any_present | col[key].is_not_null()
+            parts.append(pl.when(chosen[key]).then(_fast_value(column, col[key], dtypes[key])))
         present[column] = any_present
-        values[column] = pl.coalesce(parts) if parts else pl.lit(None, pl.String)
+        values[column] = (
+            pl.coalesce(parts) if parts else pl.lit(None, pl.Int64 if column == "ts" else pl.String)
+        )
         ok.append(any_present.not_() | values[column].is_not_null())
 
-    ms = pl.col("stream_id").str.split_exact("-", 1).struct.field("field_0").cast(pl.Int64)
+    ms = pl.col("ms")
     ts_us = pl.when(present["ts"]).then(values["ts"]).otherwise(ms * 1000)
     trace = values["trace_id"]
     service, host = values["service"], values["host"]
-    frame = df.with_columns(stream_id=pl.Series(ids, dtype=pl.Binary).cast(pl.String))
-    out = frame.select(
-        ts=pl.from_epoch(ts_us, time_unit="us").dt.replace_time_zone("UTC"),
+    out = df.select(
+        ts=ts_us.cast(pl.Datetime("us", "UTC")),
         level=pl.when(present["level"]).then(values["level"]).otherwise(pl.lit("INFO")),
-        service=pl.when(service.is_null() | (service == "")).then(pl.lit("unknown")).otherwise(
-            service
-        ),
+        service=pl.when(service.is_null() | (service == ""))
+        .then(pl.lit("unknown"))
+        .otherwise(service),
         host=pl.when(host.is_null() | (host == "")).then(pl.lit("unknown")).otherwise(host),
         message=pl.when(present["message"]).then(values["message"]).otherwise(pl.lit("")),
         trace_id=pl.when(trace == "").then(pl.lit(None, pl.String)).otherwise(trace),
-        attrs=_attrs(df, scalar, chosen, present["ts"]),
-        stream_id=pl.col("stream_id"),
-        ingested_at=pl.from_epoch(ms * 1000, time_unit="us").dt.replace_time_zone("UTC"),
+        attrs=_attrs(df, keys, chosen, present["ts"]),
+        stream_id=pl.col("sid"),
+        ingested_at=(ms * 1000).cast(pl.Datetime("us", "UTC")),
         _ok=pl.all_horizontal(ok) if ok else pl.lit(True),
     )
     taken = out.filter(pl.col("_ok")).drop("_ok")
@@ -205,28 +229,25 @@ def _rows(parsed: pa.Table, ids: list[bytes]) -> tuple[pa.Table, list[int]]:
         for name in LOG_COLUMN_NAMES[:-2]
     ]
     date, hour = partition_columns(arrays[0])
-    import pyarrow as pa
-
     return pa.Table.from_arrays([*arrays, date, hour], schema=schema), not_taken
 
 
-def _fast_value(column: str, name: str, dtype: pl.DataType) -> pl.Expr:
-    """The value `name` gives `column` when it is in a fast form, else null."""
+def _fast_value(column: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The value a key gives `column` when it is in a fast form, else null."""
     import polars as pl
 
-    col = pl.col(name)
     if column == "ts":
         if dtype == pl.String:
-            return _rfc3339_us(col)
+            return _rfc3339_us(value)
         if dtype == pl.Int64:
-            return _epoch_us(col)
+            return _epoch_us(value)
     elif column == "level":
         if dtype == pl.String:
-            return col.replace_strict(_LEVEL_FAST, default=None, return_dtype=pl.String)
+            return value.replace_strict(_LEVEL_FAST, default=None, return_dtype=pl.String)
         if dtype == pl.Int64:
-            return col.replace_strict(_LEVEL_NUMBERS, default=None, return_dtype=pl.String)
+            return value.replace_strict(_LEVEL_NUMBERS, default=None, return_dtype=pl.String)
     elif dtype == pl.String:
-        return col
+        return value
     return pl.lit(None, pl.Int64 if column == "ts" else pl.String)
 
 
@@ -266,7 +287,7 @@ def _epoch_us(col: pl.Expr) -> pl.Expr:
 
 
 def _attrs(
-    df: pl.DataFrame, scalar: set[str], chosen: dict[str, pl.Expr], has_ts: pl.Expr
+    df: pl.DataFrame, keys: dict[str, str], chosen: dict[str, pl.Expr], has_ts: pl.Expr
 ) -> pl.Expr:
     """Every key not feeding a column, as sorted-key JSON, exactly as records.decode writes it.
 
@@ -274,27 +295,31 @@ def _attrs(
     every `null` in the text is one of those, and is cut out."""
     import polars as pl
 
-    dtypes = dict(df.schema)
-    top = {n for n in chosen if _first_alias(n, dtypes)}
-    names = set(scalar) - top  # a column's best-ranked key never stays in attrs
-    ts_names = [n for n in ALIASES["ts"] if n in dtypes]
-    if not ts_names or df.get_column(ts_names[0]).null_count():
+    column_of = {key: column for column, key in keys.items()}
+    present = set(column_of)
+    # A column's best-ranked key never stays in attrs.
+    top = {
+        next(n for n in names if n in present) for names in ALIASES.values() if present & set(names)
+    }
+    names = present - top
+    ts_keys = [n for n in ALIASES["ts"] if n in present]
+    if not ts_keys or df.get_column(column_of[ts_keys[0]]).null_count():
         names.add("_ts_source")  # some rows take their time from the stream id
     if not names:
         return pl.lit("{}")
     fields, nullable = [], []
     for name in sorted(names):
+        value = pl.col(column_of[name]) if name in column_of else pl.lit(None, pl.String)
         if name == "_ts_source":
-            own = pl.col(name) if name in scalar else pl.lit(None, pl.String)
-            value = pl.when(has_ts).then(own).otherwise(pl.lit("stream_id"))
+            if df.schema.get(column_of.get(name, ""), pl.String) != pl.String:
+                value = pl.lit(None, pl.String)  # rows holding one are left to records.decode
+            value = pl.when(has_ts).then(value).otherwise(pl.lit("stream_id"))
             nullable.append(name)
         elif name in chosen:
-            value = pl.when(chosen[name]).then(pl.lit(None, dtypes[name])).otherwise(pl.col(name))
+            value = pl.when(chosen[name].not_()).then(value)
             nullable.append(name)
-        else:
-            value = pl.col(name)
-            if df.get_column(name).null_count():
-                nullable.append(name)
+        elif df.get_column(column_of[name]).null_count():
+            nullable.append(name)
         fields.append(value.alias(name))
     encoded = pl.struct(fields).struct.json_encode()
     if any(_needs_escape(n) for n in nullable):
@@ -306,14 +331,6 @@ def _attrs(
             .str.replace(f'{{"{name}":null}}', "{}", literal=True)
         )
     return encoded
-
-
-def _first_alias(name: str, dtypes: dict[str, pl.DataType]) -> bool:
-    """Whether `name` is the best-ranked alias of its column among the keys present."""
-    for names in ALIASES.values():
-        if name in names:
-            return next(n for n in names if n in dtypes) == name
-    return False
 
 
 def _needs_escape(name: str) -> bool:

@@ -176,7 +176,9 @@ def parse_ts(value: Any) -> int | None:
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)  # naive times are UTC: partitions are UTC
             # Exact: whole seconds are exact in a float, microseconds added as an int.
-            return int(dt.replace(microsecond=0).timestamp()) * 1_000_000 + dt.microsecond
+            return _in_range(
+                int(dt.replace(microsecond=0).timestamp()) * 1_000_000 + dt.microsecond
+            )
         return _epoch_to_us(int(text)) if text else None
     if isinstance(value, bool) or value is None:
         return None
@@ -217,7 +219,12 @@ def _parse_ts_slow(text: str) -> int | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.replace(microsecond=0).timestamp()) * 1_000_000 + dt.microsecond
+    return _in_range(int(dt.replace(microsecond=0).timestamp()) * 1_000_000 + dt.microsecond)
+
+
+def _in_range(us: int) -> int | None:
+    """An offset can carry 0001-01-01 below year 1, which no partition can hold."""
+    return us if us >= _MIN_US else None
 
 
 def _depth(obj: Any, limit: int) -> int:

@@ -30,9 +30,9 @@ def rows_to_arrow(rows: Sequence[Row]) -> pa.Table:
     # Tuples straight into one struct array: a single C++ pass, 3x faster than transposing in
     # Python and converting column by column.
     rows_array = pa.array(rows, type=pa.struct(row_fields))
-    arrays = rows_array.flatten() if len(rows_array) else [
-        pa.array([], type=f.type) for f in row_fields
-    ]
+    arrays = (
+        rows_array.flatten() if len(rows_array) else [pa.array([], type=f.type) for f in row_fields]
+    )
     date, hour = partition_columns(arrays[0])
     return pa.Table.from_arrays([*arrays, date, hour], schema=schema)
 
@@ -47,13 +47,17 @@ def partition_columns(ts: pa.Array) -> tuple[pa.Array, pa.Array]:
     import pyarrow.compute as pc
 
     micros = pc.cast(ts, pa.int64())
-    hour_index = pc.floor(pc.divide(pc.cast(micros, pa.float64()), 3_600_000_000.0))
-    hour_index = pc.cast(hour_index, pa.int64())
+    # Floor division in integers: a float64 cast is inexact beyond 2**53 µs (before 1684 or
+    # after 2255), and Arrow's integer division truncates toward zero.
+    hour_index = pc.divide(micros, 3_600_000_000)
+    early = pc.less(micros, pc.multiply(hour_index, 3_600_000_000))
+    hour_index = pc.subtract(hour_index, pc.cast(early, pa.int64()))
     distinct = pc.unique(hour_index)
     starts = [layout.EPOCH + timedelta(hours=h) for h in distinct.to_pylist()]
     positions = pc.index_in(hour_index, value_set=distinct)
-    dates = pa.array([s.strftime("%Y-%m-%d") for s in starts], pa.string())
-    hours = pa.array([s.strftime("%H") for s in starts], pa.string())
+    # Not strftime: glibc writes year 1 as "1", not "0001".
+    dates = pa.array([f"{s.year:04d}-{s.month:02d}-{s.day:02d}" for s in starts], pa.string())
+    hours = pa.array([f"{s.hour:02d}" for s in starts], pa.string())
     return pc.take(dates, positions), pc.take(hours, positions)
 
 
@@ -107,8 +111,25 @@ class LakeWriter:
 
         if data.num_rows == 0:
             return 0
-        write_deltalake(self.table, data, mode="append", partition_by=layout.PARTITION_COLUMNS)
+        write_deltalake(
+            self.table,
+            data,
+            mode="append",
+            partition_by=layout.PARTITION_COLUMNS,
+            writer_properties=_writer_properties(),
+        )
         return count_hours(data)
+
+
+def _writer_properties() -> Any:
+    """No dictionary for columns unique per row: trying one costs ~25 % of the write time and
+    makes the file bigger (bench: 0.62 -> 0.46 µs/row for 100k rows)."""
+    from deltalake import ColumnProperties, WriterProperties
+
+    unique = ColumnProperties(dictionary_enabled=False)
+    return WriterProperties(
+        column_properties={name: unique for name in ("ts", "trace_id", "attrs", "stream_id")}
+    )
 
 
 def prepare(rows: Sequence[Row]) -> pa.Table:

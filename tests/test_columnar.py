@@ -683,9 +683,8 @@ def test_rows_do_not_depend_on_the_batch_they_came_in() -> None:
     assert all(first[sid] == second[sid] for sid in both)
 
 
-# --- known contract violations ---------------------------------------------------------------
-# Each is a minimal input; the test states what the contract wants and is expected to fail until
-# the lane (or the writer) is fixed.
+# --- regressions: contract violations found by this file, now fixed -------------------------------
+# Each is a minimal input; the constant above each test says what went wrong before the fix.
 
 COLD_LANE_CRASH = (
     "columnar._rows: with no time alias among a chunk's keys, values['ts'] is a String null "
@@ -694,7 +693,6 @@ COLD_LANE_CRASH = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=COLD_LANE_CRASH)
 def test_batch_without_a_time_key_on_a_cold_lane() -> None:
     assert_lane_exact(['{"message":"no time"}', '{"msg":"x","level":"warn"}'])
 
@@ -708,11 +706,6 @@ INVALID_UTF8 = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="columnar._clean: Polars raises ComputeError('invalid utf8') on the Binary->String "
-    "cast, but only InvalidOperationError is caught: one invalid entry fails the whole batch",
-)
 @pytest.mark.parametrize("bad", INVALID_UTF8, ids=doc_id)
 def test_invalid_utf8_is_left_and_the_rest_taken(bad: bytes) -> None:
     taken, left = assert_lane_exact([with_time(message="fine"), bad])
@@ -722,70 +715,38 @@ def test_invalid_utf8_is_left_and_the_rest_taken(bad: bytes) -> None:
 ATTRS_WRONG = [
     pytest.param(
         with_time(_ts_source=5),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="columnar._attrs: a doc's own non-string _ts_source is cast to a string "
-            "(when/then/otherwise with the 'stream_id' literal): attrs {'_ts_source':'5'}",
-        ),
         id="own _ts_source int",
     ),
     pytest.param(
         with_time(_ts_source=True, message="m"),
-        marks=pytest.mark.xfail(strict=True, reason="as above: _ts_source true -> 'true'"),
         id="own _ts_source bool",
     ),
     pytest.param(
         with_time(_ts_source=1.5),
-        marks=pytest.mark.xfail(strict=True, reason="as above: _ts_source 1.5 -> '1.5'"),
         id="own _ts_source float",
     ),
     pytest.param(
         with_time(stream_id="from the doc", message="m"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="columnar._rows: frame.with_columns(stream_id=...) overwrites the doc's own "
-            "'stream_id' key, so attrs holds the entry id instead of the doc's value",
-        ),
         id="key stream_id",
     ),
     pytest.param(
         with_time(**{"": "empty key"}),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="the empty key comes out of pl.from_arrow as 'column_1': attrs "
-            "{'column_1': ...} instead of {'': ...}",
-        ),
         id="empty key",
     ),
     pytest.param(
         with_time(**{"": 1, "column_1": 2}),
-        marks=pytest.mark.xfail(
-            strict=True, reason="as above, then DuplicateError: the lane raises"
-        ),
         id="empty key and column_1",
     ),
     pytest.param(
         with_time(**{"^ts$": 1}),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="columnar uses pl.col(key): a key '^...$' is a regex, '^ts$' selects the "
-            "ts column: attrs {'^ts$': '2026-01-01T10:00:00.250Z'} instead of 1",
-        ),
         id="key ^ts$",
     ),
     pytest.param(
         with_time(**{"^a$": 1}),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="pl.col('^a$') matches nothing: InvalidOperationError, the lane raises",
-        ),
         id="key ^a$",
     ),
     pytest.param(
         with_time(**{"*": 1}),
-        marks=pytest.mark.xfail(
-            strict=True, reason="pl.col('*') is every column: DuplicateError, the lane raises"
-        ),
         id="key *",
     ),
 ]
@@ -803,7 +764,6 @@ FAR_TIMES_REASON = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=FAR_TIMES_REASON)
 @pytest.mark.parametrize(
     "doc", [json.dumps({"ts": t}) for t in [*FAR_TIMES, "0001-01-01T00:00:00+01:00"]], ids=doc_id
 )
@@ -815,11 +775,6 @@ def test_far_times_make_writable_rows(doc: str) -> None:
 DEEP = 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pl.from_arrow on a struct nested ~800+ levels overflows the stack: the process dies "
-    "with SIGSEGV (records.decode dead-letters it: deeper than 64)",
-)
 @pytest.mark.parametrize("opening", ['{"a":', "["])
 def test_very_deep_nesting_is_left_not_a_crash(opening: str) -> None:
     closing = "]" if opening == "[" else "}"

@@ -121,6 +121,21 @@ def test_unparseable_timestamp_falls_back_to_stream_id_and_keeps_the_original() 
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        "²",  # str.isdigit() says yes, int() says no: once crashed the consumer
+        "2026-11-20T10:00:00.²Z",
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC: no partition can hold it
+    ],
+)
+def test_odd_timestamps_fall_back_to_the_stream_id(raw: str) -> None:
+    row = decode(SID, fields(ts=raw, level="²", message="x"))
+    assert row.ts == SID_US
+    assert row.level == "²"
+    assert json.loads(row.attrs) == {"_ts_source": "stream_id", "_ts_raw": raw}
+
+
+@pytest.mark.parametrize(
     ("raw", "level"),
     [
         ("emerg", "FATAL"),
