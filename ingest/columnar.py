@@ -2,7 +2,7 @@
 
 `records.decode` takes one entry at a time in Python (~5 µs each). The common shipper shape, one
 field holding a flat JSON object, is decoded here column-wise instead, in native code that
-releases the GIL (~1 µs each), so it runs on the commit thread beside the Redis reads.
+releases the GIL (~2-3 µs of CPU each), so it runs on decode threads beside the Redis reads.
 
 Exactness is the rule: a row this lane emits is the row `records.decode` produces, value for
 value (tests/test_columnar.py holds both to it). Whatever the lane cannot take with certainty goes
