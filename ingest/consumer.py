@@ -88,11 +88,14 @@ class _Batch:
     rows: list[Row] = field(default_factory=list)
     """Entries decoded one by one (records.decode)."""
     json: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
-    """Entries of one JSON field, to be decoded together on a decode thread (columnar.py)..."""
+    """Entries of one JSON field, and..."""
+    fielded: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
+    """...entries of a field per column, to be decoded together on a decode thread
+    (columnar.py)..."""
     decoding: list[Future[_Decoded]] = field(default_factory=list)
     """...where earlier chunks of them are being decoded already..."""
-    json_count: int = 0
-    """...; entries sent down that lane so far."""
+    lane_count: int = 0
+    """...; entries sent down those lanes so far."""
     parts: list[Any] = field(default_factory=list)
     """Arrow tables the columnar decoder made."""
     ids: list[bytes] = field(default_factory=list)
@@ -109,14 +112,15 @@ class _Batch:
     @property
     def entries(self) -> int:
         """Entries read into the batch, dead letters aside."""
-        return len(self.rows) + self.json_count
+        return len(self.rows) + self.lane_count
 
     def absorb(self, later: _Batch) -> None:
         """Append a later batch (after a failed commit, both are committed together)."""
         self.rows.extend(later.rows)
         self.json.extend(later.json)
+        self.fielded.extend(later.fielded)
         self.decoding.extend(later.decoding)
-        self.json_count += later.json_count
+        self.lane_count += later.lane_count
         self.parts.extend(later.parts)
         self.ids.extend(later.ids)
         self.dead.extend(later.dead)
@@ -509,9 +513,9 @@ class Consumer:
         max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
         limit = self.s.max_deliveries
         rows, dead = batch.rows, batch.dead
-        add_row, add_json = rows.append, batch.json.append
+        add_row, add_json, add_fielded = rows.append, batch.json.append, batch.fielded.append
         batch.ids.extend([entry[0] for entry in entries])
-        json_before = len(batch.json)
+        lanes_before = len(batch.json) + len(batch.fielded)
         nbytes = 0
         for entry in entries:
             entry_id, fields = entry
@@ -528,6 +532,12 @@ class Consumer:
                 add_json(entry)  # type: ignore[arg-type]
                 nbytes += len(fields[1])
                 continue
+            if fields and len(fields) > 2:
+                size = sum(map(len, fields))
+                if size <= max_bytes:
+                    add_fielded(entry)  # type: ignore[arg-type]
+                    nbytes += size
+                    continue
             try:
                 add_row(decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth))
             except BadEntry as exc:
@@ -535,11 +545,16 @@ class Consumer:
                 continue
             nbytes += sum(map(len, fields))  # type: ignore[arg-type]
         batch.nbytes += nbytes
-        batch.json_count += len(batch.json) - json_before
+        batch.lane_count += len(batch.json) + len(batch.fielded) - lanes_before
+        # Decode on a decode thread while we read on.
         if len(batch.json) >= DECODE_CHUNK:
-            # Decode on a decode thread while we read on.
-            batch.decoding.append(self._executor("decode").submit(self._decode_json, batch.json))
+            pool = self._executor("decode")
+            batch.decoding.append(pool.submit(self._decode_lane, batch.json, "json"))
             batch.json = []
+        if len(batch.fielded) >= DECODE_CHUNK:
+            pool = self._executor("decode")
+            batch.decoding.append(pool.submit(self._decode_lane, batch.fielded, "fields"))
+            batch.fielded = []
         self.stats.read += len(entries)
         faults.crash_point("after_read")
 
@@ -559,17 +574,19 @@ class Consumer:
     def _write(self, b: _Batch) -> None:
         """Collect the batch's decoded JSON chunks, decode what is left of it, and commit it (on
         the commit thread: Delta's Rust writer releases the GIL, so it overlaps with reading)."""
-        if b.json or b.decoding:
+        if b.json or b.fielded or b.decoding:
             decoded = [f.result() for f in b.decoding]
             if b.json:
-                decoded.append(self._decode_json(b.json))
+                decoded.append(self._decode_lane(b.json, "json"))
+            if b.fielded:
+                decoded.append(self._decode_lane(b.fielded, "fields"))
             for table, rows, dead in decoded:
                 b.parts.append(table)
                 b.rows.extend(rows)
                 b.dead.extend(dead)
                 if rows:
                     b.table = None
-            b.json, b.decoding = [], []
+            b.json, b.fielded, b.decoding = [], [], []
         if b.rows or b.parts:
             started = time.perf_counter()
             try:
@@ -591,21 +608,24 @@ class Consumer:
             )
         faults.crash_point("after_commit")
 
-    def _decode_json(self, entries: list[tuple[bytes, list[bytes]]]) -> _Decoded:
-        """JSON entries -> Arrow rows in one go (decode thread). What the columnar decoder leaves
-        (see columnar.py) is decoded entry by entry, bad entries becoming dead letters as usual.
-        Never raises: an entry no decoder can take is a dead letter, not a stuck batch."""
+    def _decode_lane(self, entries: list[tuple[bytes, list[bytes]]], lane: str) -> _Decoded:
+        """Entries of one lane (`json`: one JSON field; `fields`: a field per column) -> Arrow
+        rows in one go (decode thread). What the columnar decoder leaves (see columnar.py) is
+        decoded entry by entry, bad entries becoming dead letters as usual. Never raises: an
+        entry no decoder can take is a dead letter, not a stuck batch."""
         from ingest import columnar
 
         max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
         table = None
         try:
-            oversize = max(len(f[0]) for _, f in entries) + max(len(f[1]) for _, f in entries)
-            if oversize > max_bytes:
-                raise _Oversize
-            table, left = columnar.decode_json(
-                [entry_id for entry_id, _ in entries], [f[1] for _, f in entries]
-            )
+            ids = [entry[0] for entry in entries]
+            if lane == "fields":
+                table, left = columnar.decode_fields(ids, [entry[1] for entry in entries])
+            else:
+                docs = [entry[1][1] for entry in entries]
+                if max(map(len, docs)) + max(len(entry[1][0]) for entry in entries) > max_bytes:
+                    raise _Oversize
+                table, left = columnar.decode_json(ids, docs)
         except Exception as exc:  # noqa: BLE001 - the per-entry path below decodes them all
             if not isinstance(exc, _Oversize):
                 log.warning(

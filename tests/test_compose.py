@@ -25,8 +25,17 @@ COMPOSE = ROOT / "compose.yaml"
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-         str(path)], capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -104,8 +113,11 @@ def test_ingest_scales_with_distinct_consumers_and_shares_the_lake(
 def test_the_dockerfile_installs_the_locked_project_and_runs_logs() -> None:
     text = (ROOT / "Dockerfile").read_text()
     lines = [line.strip() for line in text.splitlines()]
-    instructions = [line.split()[0] for line in lines if line and not line.startswith("#")
-                    and line.split()[0].isupper()]
+    instructions = [
+        line.split()[0]
+        for line in lines
+        if line and not line.startswith("#") and line.split()[0].isupper()
+    ]
     assert "ENTRYPOINT" not in instructions  # `compose run --rm ingest logs sql ...` works
     assert 'CMD ["logs", "--help"]' in lines
     assert "uv sync --locked --no-dev" in text

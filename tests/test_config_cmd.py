@@ -21,8 +21,10 @@ def test_json_shows_every_setting_with_its_source(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     shown = json.loads(res.stdout)
     assert list(shown) == [f.name for f in dataclasses.fields(Settings)]
-    assert shown["redis_url"] == {"value": "redis://app:***@db:6379/0",
-                                  "source": "env LOGS_REDIS_URL"}
+    assert shown["redis_url"] == {
+        "value": "redis://app:***@db:6379/0",
+        "source": "env LOGS_REDIS_URL",
+    }
     assert shown["stream"] == {"value": "from-file", "source": f"file {cfg}"}
     assert shown["batch_rows"] == {"value": 7, "source": f"file {cfg}"}
     assert shown["read_count"] == {"value": 11, "source": "env LOGS_READ_COUNT"}

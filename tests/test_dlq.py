@@ -76,11 +76,19 @@ def test_replay_of_a_good_letter_lands_in_the_table_exactly_once(
 ) -> None:
     client = redis_proc.client()
     # As if ingest had dead-lettered it under a config that is fixed now.
-    letter_id = client.xadd(f"{stream}:dlq", {
-        "reason": "test", "stream_id": "1700000000000-0", "failed_at": "1700000000001",
-        "ts": "2026-11-20T10:00:00Z", "level": "warn", "service": "pay", "message": "replay me",
-        "orig:stream_id": "kept",
-    }).decode()
+    letter_id = client.xadd(
+        f"{stream}:dlq",
+        {
+            "reason": "test",
+            "stream_id": "1700000000000-0",
+            "failed_at": "1700000000001",
+            "ts": "2026-11-20T10:00:00Z",
+            "level": "warn",
+            "service": "pay",
+            "message": "replay me",
+            "orig:stream_id": "kept",
+        },
+    ).decode()
 
     res = run_logs(["dlq", "replay", letter_id], env)
     assert res.returncode == 0, res.stderr
@@ -93,8 +101,10 @@ def test_replay_of_a_good_letter_lands_in_the_table_exactly_once(
 
     assert run_logs(["ingest", "--drain"], env).returncode == 0
     assert run_logs(["ingest", "--drain"], env).returncode == 0
-    rows = lake_rows(data_dir, "select stream_id, level, service, message, attrs from t "
-                               "where message = 'replay me'")
+    rows = lake_rows(
+        data_dir,
+        "select stream_id, level, service, message, attrs from t where message = 'replay me'",
+    )
     assert len(rows) == 1
     sid, level, service, _, attrs = rows[0]
     assert (sid, level, service) == (new_id, "WARN", "pay")
@@ -107,8 +117,10 @@ def test_replay_all_moves_every_letter_back(
 ) -> None:
     client = redis_proc.client()
     for i in range(1200):  # more than one pipeline chunk
-        client.xadd(f"{stream}:dlq", {"reason": "r", "stream_id": f"{i + 1}-0",
-                                      "failed_at": "1", "message": f"m{i}"})
+        client.xadd(
+            f"{stream}:dlq",
+            {"reason": "r", "stream_id": f"{i + 1}-0", "failed_at": "1", "message": f"m{i}"},
+        )
     client.xadd(f"{stream}:dlq", {"reason": "payload lost", "stream_id": "9-9", "failed_at": "1"})
     res = run_logs(["dlq", "replay", "--all"], env)
     assert res.returncode == 0, res.stderr
@@ -116,7 +128,8 @@ def test_replay_all_moves_every_letter_back(
     assert b"kept 1 letters whose payload was lost" in res.stderr
     assert client.xlen(f"{stream}:dlq") == 1
     assert [f[b"message"] for _, f in client.xrange(stream)] == [
-        f"m{i}".encode() for i in range(1200)]
+        f"m{i}".encode() for i in range(1200)
+    ]
     assert run_logs(["ingest", "--drain"], env).returncode == 0
     assert lake_rows(data_dir, "select count(*), count(distinct message) from t") == [(1200, 1200)]
 
@@ -125,8 +138,9 @@ def test_a_failing_replay_keeps_the_letter(
     env: dict[str, str], redis_proc: RedisProc, stream: str
 ) -> None:
     client = redis_proc.client()
-    letter_id = client.xadd(f"{stream}:dlq", {"reason": "r", "stream_id": "1-0",
-                                              "failed_at": "1", "message": "m"})
+    letter_id = client.xadd(
+        f"{stream}:dlq", {"reason": "r", "stream_id": "1-0", "failed_at": "1", "message": "m"}
+    )
     client.set(stream, "not a stream")
     res = run_logs(["dlq", "replay", "--all"], env)
     assert res.returncode == 2
@@ -140,8 +154,10 @@ def test_purge_deletes_only_letters_older_than_the_cutoff(
     client = redis_proc.client()
     now_ms = int(time.time() * 1000)
     day = 86_400_000
-    old = [client.xadd(f"{stream}:dlq", {"reason": "old"}, id=f"{now_ms - (10 - i) * day}-0")
-           for i in range(3)]  # 10, 9 and 8 days ago
+    old = [
+        client.xadd(f"{stream}:dlq", {"reason": "old"}, id=f"{now_ms - (10 - i) * day}-0")
+        for i in range(3)
+    ]  # 10, 9 and 8 days ago
     recent = [client.xadd(f"{stream}:dlq", {"reason": "new"}) for _ in range(2)]
     assert old and recent
     res = run_logs(["dlq", "purge", "--before", "7d"], env)
@@ -165,7 +181,9 @@ def test_usage_errors_and_unreachable_redis(
         res = run_logs(args, env)
         assert res.returncode == 2, (args, res.stderr)
         assert res.stderr.startswith(b"logs: error: ") and message in res.stderr, res.stderr
-    missing = run_logs(["dlq", "list"], {**env, "LOGS_REDIS_URL": f"redis://127.0.0.1:{free_port()}"})
+    missing = run_logs(
+        ["dlq", "list"], {**env, "LOGS_REDIS_URL": f"redis://127.0.0.1:{free_port()}"}
+    )
     assert missing.returncode == 3
     empty = run_logs(["dlq", "list"], env)
     assert empty.returncode == 0 and empty.stdout == b""
@@ -176,8 +194,12 @@ def test_list_shows_the_newest_and_says_how_many_more(
     env: dict[str, str], redis_proc: RedisProc, stream: str
 ) -> None:
     client: redis.Redis = redis_proc.client()
-    ids = [client.xadd(f"{stream}:dlq", {"reason": f"r{i}", "stream_id": f"{i}-0",
-                                          "failed_at": "1", "k": "v"}).decode() for i in range(8)]
+    ids = [
+        client.xadd(
+            f"{stream}:dlq", {"reason": f"r{i}", "stream_id": f"{i}-0", "failed_at": "1", "k": "v"}
+        ).decode()
+        for i in range(8)
+    ]
     res = run_logs(["dlq", "list", "-n", "3", "-F", "json"], env)
     assert [d["id"] for d in json.loads(res.stdout)] == ids[-3:]
     assert b"3 newest of 8 dead letters shown" in res.stderr

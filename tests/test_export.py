@@ -25,9 +25,13 @@ START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta
 def items(n: int, first: int = 0) -> list[tuple[str, list[bytes]]]:
     out = []
     for i in range(first, first + n):
-        doc = {"ts": (START + timedelta(minutes=9 * i)).isoformat(),
-               "level": ("INFO", "WARN", "ERROR")[i % 3], "service": f"svc{i % 4}",
-               "message": f"event {i}", "latency_ms": i}
+        doc = {
+            "ts": (START + timedelta(minutes=9 * i)).isoformat(),
+            "level": ("INFO", "WARN", "ERROR")[i % 3],
+            "service": f"svc{i % 4}",
+            "message": f"event {i}",
+            "latency_ms": i,
+        }
         out.append((f"{1_795_000_000_000 + i}-0", [b"data", orjson.dumps(doc)]))
     return out
 
@@ -42,9 +46,12 @@ def lake(env: dict[str, str], data_dir: Path) -> list[tuple[str, list[bytes]]]:
 
 
 def sorted_rows(path: Path, hive: bool = False) -> list[tuple[object, ...]]:
-    source = (f"read_parquet('{path}/**/*.parquet', hive_partitioning=true, "
-              "hive_types={'date': varchar, 'hour': varchar})" if hive
-              else f"read_parquet('{path}')")
+    source = (
+        f"read_parquet('{path}/**/*.parquet', hive_partitioning=true, "
+        "hive_types={'date': varchar, 'hour': varchar})"
+        if hive
+        else f"read_parquet('{path}')"
+    )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     cols = "ts, level, service, host, message, trace_id, attrs, stream_id, ingested_at, date, hour"
@@ -54,17 +61,22 @@ def sorted_rows(path: Path, hive: bool = False) -> list[tuple[object, ...]]:
 def test_export_of_a_range_equals_logs_sql_over_that_range(
     lake: list[tuple[str, list[bytes]]], tmp_path: Path
 ) -> None:
-    since, until = (START + timedelta(hours=2, minutes=30)).isoformat(), (
-        START + timedelta(hours=5)).isoformat()
+    since, until = (
+        (START + timedelta(hours=2, minutes=30)).isoformat(),
+        (START + timedelta(hours=5)).isoformat(),
+    )
     exported, queried = tmp_path / "export.parquet", tmp_path / "sql.parquet"
-    result = runner.invoke(app, ["export", "--since", since, "--until", until, "-o",
-                                 str(exported)])
+    result = runner.invoke(app, ["export", "--since", since, "--until", until, "-o", str(exported)])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
-    assert re.fullmatch(r"exported 17 rows \(3 hours\) to .*export\.parquet: [\d.,]+ KB in "
-                        r"[\d.]+ s\n", result.stderr), result.stderr
-    sql = runner.invoke(app, ["sql", "select * from logs", "--since", since, "--until", until,
-                              "-o", str(queried)])
+    assert re.fullmatch(
+        r"exported 17 rows \(3 hours\) to .*export\.parquet: [\d.,]+ KB in "
+        r"[\d.]+ s\n",
+        result.stderr,
+    ), result.stderr
+    sql = runner.invoke(
+        app, ["sql", "select * from logs", "--since", since, "--until", until, "-o", str(queried)]
+    )
     assert sql.exit_code == 0, sql.stderr
     rows = sorted_rows(exported)
     assert rows == sorted_rows(queried)
@@ -88,15 +100,17 @@ def test_export_is_plain_zstd_parquet_with_microsecond_utc_timestamps(
     assert frame["ts"].is_sorted()
 
 
-def test_export_to_a_directory_is_a_hive_dataset(lake: list[tuple[str, list[bytes]]],
-                                                  tmp_path: Path) -> None:
+def test_export_to_a_directory_is_a_hive_dataset(
+    lake: list[tuple[str, list[bytes]]], tmp_path: Path
+) -> None:
     out = tmp_path / "dataset"
     result = runner.invoke(app, ["export", "--all", "-o", str(out)])
     assert result.exit_code == 0, result.stderr
     parts = sorted(p.relative_to(out).parts[:2] for p in out.rglob("*.parquet"))
     assert len(parts) == 8
-    assert all(re.fullmatch(r"date=\d{4}-\d\d-\d\d", d) and re.fullmatch(r"hour=\d\d", h)
-               for d, h in parts)
+    assert all(
+        re.fullmatch(r"date=\d{4}-\d\d-\d\d", d) and re.fullmatch(r"hour=\d\d", h) for d, h in parts
+    )
     whole = tmp_path / "whole.parquet"
     runner.invoke(app, ["export", "--all", "-o", str(whole)])
     assert sorted_rows(out, hive=True) == sorted_rows(whole)
@@ -107,8 +121,19 @@ def test_export_to_a_directory_is_a_hive_dataset(lake: list[tuple[str, list[byte
 
 def test_where_and_columns(lake: list[tuple[str, list[bytes]]], tmp_path: Path) -> None:
     out = tmp_path / "errors.parquet"
-    result = runner.invoke(app, ["export", "--all", "--where", "level = 'ERROR'",
-                                 "--columns", "ts,stream_id,message", "-o", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "--all",
+            "--where",
+            "level = 'ERROR'",
+            "--columns",
+            "ts,stream_id,message",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     table = pq.read_table(out)
     assert table.column_names == ["ts", "stream_id", "message"]

@@ -28,7 +28,8 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         text = res.read().decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text) for s in family.samples
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
     }
 
 
@@ -54,7 +55,10 @@ def served(env: dict[str, str]) -> Iterator[tuple[metrics.MetricsServer, dict[st
 
 
 def test_counters_equal_what_a_real_consumer_ingested_and_dead_lettered(
-    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path,
+    env: dict[str, str],
+    redis_proc: RedisProc,
+    stream: str,
+    data_dir: Path,
     served: tuple[metrics.MetricsServer, dict[str, Consumer]],
 ) -> None:
     server, holder = served
@@ -98,7 +102,8 @@ def test_counters_equal_what_a_real_consumer_ingested_and_dead_lettered(
 
 
 def test_histograms_catch_up_at_scrape_without_the_commit_hook(
-    env: dict[str, str], served: tuple[metrics.MetricsServer, dict[str, Consumer]],
+    env: dict[str, str],
+    served: tuple[metrics.MetricsServer, dict[str, Consumer]],
 ) -> None:
     server, holder = served
     assert run_logs(["gen", "-n", "500"], env).returncode == 0
@@ -191,7 +196,9 @@ def test_logs_ingest_serves_metrics_with_metrics_port(
 
 
 def test_job_metrics_come_from_the_scheduler_state(
-    env: dict[str, str], redis_proc: RedisProc, data_dir: Path,
+    env: dict[str, str],
+    redis_proc: RedisProc,
+    data_dir: Path,
     served: tuple[metrics.MetricsServer, dict[str, Consumer]],
 ) -> None:
     server, _ = served
@@ -219,4 +226,5 @@ def test_job_metrics_come_from_the_scheduler_state(
         assert m[("loglake_job_last_success", label)] == 1
         assert m[("loglake_job_last_duration_seconds", label)] == job["duration_s"]
         assert m[("loglake_job_last_run_timestamp_seconds", label)] == pytest.approx(
-            datetime.fromisoformat(job["last_run"].replace("Z", "+00:00")).timestamp())
+            datetime.fromisoformat(job["last_run"].replace("Z", "+00:00")).timestamp()
+        )

@@ -39,8 +39,15 @@ def logs(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
 
 
 def entry(i: int, ts: datetime, level: str = "INFO", service: str = "api") -> list[bytes]:
-    doc = {"ts": ts.isoformat(), "level": level, "service": service, "host": f"h{i % 3}",
-           "message": f"request {i} done", "latency_ms": i % 97, "user": {"id": i}}
+    doc = {
+        "ts": ts.isoformat(),
+        "level": level,
+        "service": service,
+        "host": f"h{i % 3}",
+        "message": f"request {i} done",
+        "latency_ms": i % 97,
+        "user": {"id": i},
+    }
     return [b"data", orjson.dumps(doc)]
 
 
@@ -64,8 +71,9 @@ def count(*extra: str) -> int:
 
 
 @pytest.fixture
-def ingested(env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
-             ) -> list[tuple[str, list[bytes]]]:
+def ingested(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> list[tuple[str, list[bytes]]]:
     """600 generated entries through Redis and `logs ingest --drain`; returns the entries."""
     assert run_logs(["gen", "--count", "600", "--hours", "3"], env).returncode == 0
     raw = redis_proc.client().xrange(stream)
@@ -95,8 +103,9 @@ def test_count_is_exact_after_ingest_and_after_a_crash_left_duplicates(
     assert sorted(r[0] for r in csv_rows(ids.stdout)[1:]) == sorted(i for i, _ in ingested)
 
 
-def test_only_hours_that_may_hold_duplicates_are_deduplicated(env: dict[str, str],
-                                                               data_dir: Path) -> None:
+def test_only_hours_that_may_hold_duplicates_are_deduplicated(
+    env: dict[str, str], data_dir: Path
+) -> None:
     hour = NOW.replace(minute=0, second=0) - timedelta(hours=5)
     first = [(stream_id(i), entry(i, hour + timedelta(seconds=i))) for i in range(10)]
     later = [(stream_id(100 + i), entry(i, hour + timedelta(seconds=i))) for i in range(10)]
@@ -113,8 +122,9 @@ def test_only_hours_that_may_hold_duplicates_are_deduplicated(env: dict[str, str
 
 
 def test_overlap_of_stream_id_ranges_is_judged_conservatively() -> None:
-    def file(name: str, low: str | None, high: str | None) -> tuple[str, int, int, str | None,
-                                                                     str | None]:
+    def file(
+        name: str, low: str | None, high: str | None
+    ) -> tuple[str, int, int, str | None, str | None]:
         return (name, 1, 1, low, high)
 
     a = file("a", "1795000000000-0", "1795000000005-9")
@@ -136,14 +146,15 @@ def test_overlap_of_stream_id_ranges_is_judged_conservatively() -> None:
     assert lake._overlapping([c1, c2, redelivered], frozenset({"c1", "c2"})) == {"c1", "c2", "r"}
 
 
-def test_counts_stay_exact_across_compaction_and_late_appends(env: dict[str, str],
-                                                               data_dir: Path) -> None:
+def test_counts_stay_exact_across_compaction_and_late_appends(
+    env: dict[str, str], data_dir: Path
+) -> None:
     from ingest import compact
 
     hour = NOW.replace(minute=0, second=0) - timedelta(hours=30)
     items = [(stream_id(i), entry(i, hour + timedelta(seconds=i))) for i in range(300)]
     for part in range(0, 300, 100):
-        commit(data_dir, items[part:part + 100])
+        commit(data_dir, items[part : part + 100])
     commit(data_dir, items[50:60])  # a redelivery
     assert count() == 300
     compact.compact(data_dir, target_file_size=1 << 10, grace=0)  # tiny files: several per hour
@@ -173,13 +184,18 @@ def test_empty_lake_answers_zero_rows(env: dict[str, str], data_dir: Path) -> No
 
 
 def test_live_adds_entries_still_in_redis_once(
-    ingested: list[tuple[str, list[bytes]]], env: dict[str, str], redis_proc: RedisProc,
-    stream: str, data_dir: Path
+    ingested: list[tuple[str, list[bytes]]],
+    env: dict[str, str],
+    redis_proc: RedisProc,
+    stream: str,
+    data_dir: Path,
 ) -> None:
     client = redis_proc.client()
     recent = NOW - timedelta(minutes=1)
-    added = [client.xadd(stream, dict(zip(*[iter(entry(i, recent, service="late"))] * 2,
-                                          strict=True))) for i in range(40)]
+    added = [
+        client.xadd(stream, dict(zip(*[iter(entry(i, recent, service="late"))] * 2, strict=True)))
+        for i in range(40)
+    ]
     assert count() == 600
     assert count("--live") == 640
     # 15 delivered to a consumer (pending), 5 of them even committed before a crash (no ack).
@@ -192,8 +208,7 @@ def test_live_adds_entries_still_in_redis_once(
     assert csv_rows(distinct.stdout)[1] == ["640"]
     late = "select stream_id from logs where service = $s"
     live_ids = logs("sql", late, "-p", "s", "late", "-F", "csv", "--live")
-    assert sorted(r[0] for r in csv_rows(live_ids.stdout)[1:]) == sorted(
-        i.decode() for i in added)
+    assert sorted(r[0] for r in csv_rows(live_ids.stdout)[1:]) == sorted(i.decode() for i in added)
     # The window applies to live rows too.
     for flag, expected in (("--since", 40), ("--until", 0)):
         windowed = logs("sql", late, "-p", "s", "late", "-F", "csv", "--live", flag, "10m")
@@ -213,12 +228,20 @@ def test_live_and_dead_letters_need_redis_plain_queries_do_not(
         assert result.stdout == ""
 
 
-def test_dead_letters_view_reads_the_dlq_stream(env: dict[str, str], redis_proc: RedisProc,
-                                                 stream: str) -> None:
+def test_dead_letters_view_reads_the_dlq_stream(
+    env: dict[str, str], redis_proc: RedisProc, stream: str
+) -> None:
     client = redis_proc.client()
-    client.xadd(f"{stream}:dlq", {"reason": "invalid UTF-8 at byte 0", "stream_id": "5-0",
-                                  "failed_at": "1795000000123", "data": b"\xff oops",
-                                  "orig:reason": "theirs"})
+    client.xadd(
+        f"{stream}:dlq",
+        {
+            "reason": "invalid UTF-8 at byte 0",
+            "stream_id": "5-0",
+            "failed_at": "1795000000123",
+            "data": b"\xff oops",
+            "orig:reason": "theirs",
+        },
+    )
     result = logs("sql", "select * from dead_letters", "-F", "jsonl")
     assert result.exit_code == 0, result.stderr
     (row,) = [json.loads(line) for line in result.stdout.splitlines()]
@@ -231,28 +254,41 @@ def test_dead_letters_view_reads_the_dlq_stream(env: dict[str, str], redis_proc:
 # -- --since / --until -------------------------------------------------------------------------
 
 
-def test_since_until_restrict_rows_and_prune_hour_partitions(env: dict[str, str],
-                                                             data_dir: Path) -> None:
+def test_since_until_restrict_rows_and_prune_hour_partitions(
+    env: dict[str, str], data_dir: Path
+) -> None:
     start = NOW.replace(minute=0, second=0) - timedelta(hours=6)
     items = [(stream_id(i), entry(i, start + timedelta(minutes=10 * i))) for i in range(36)]
     commit(data_dir, items)
     since, until = start + timedelta(hours=2, minutes=5), start + timedelta(hours=4)
-    expected = [i for n, (i, _) in enumerate(items)
-                if since <= start + timedelta(minutes=10 * n) < until]
-    result = logs("sql", "select stream_id from logs order by ts", "-F", "csv",
-                  "--since", since.isoformat(), "--until", until.isoformat())
+    expected = [
+        i for n, (i, _) in enumerate(items) if since <= start + timedelta(minutes=10 * n) < until
+    ]
+    result = logs(
+        "sql",
+        "select stream_id from logs order by ts",
+        "-F",
+        "csv",
+        "--since",
+        since.isoformat(),
+        "--until",
+        until.isoformat(),
+    )
     assert result.exit_code == 0, result.stderr
     assert [r[0] for r in csv_rows(result.stdout)[1:]] == expected
     session = open_session(load().settings, window=window(since, until), views={"logs"})
     hours = [(h.files.date, h.files.hour) for h in session.hours]
-    assert hours == [(t.strftime("%Y-%m-%d"), t.strftime("%H"))
-                     for t in (start + timedelta(hours=2), start + timedelta(hours=3))]
+    assert hours == [
+        (t.strftime("%Y-%m-%d"), t.strftime("%H"))
+        for t in (start + timedelta(hours=2), start + timedelta(hours=3))
+    ]
     # The view only lists the files of those hours.
     plan = session.con.execute("explain select count(*) from logs").fetchall()
     assert str(plan).count("hour=") <= 2 * len(hours)
     cut = NOW - timedelta(hours=1, minutes=30)
     assert count("--since", cut.isoformat()) == len(
-        [n for n in range(36) if start + timedelta(minutes=10 * n) >= cut])
+        [n for n in range(36) if start + timedelta(minutes=10 * n) >= cut]
+    )
 
 
 def test_date_hour_predicates_prune_files_in_clean_and_deduplicated_hours(
@@ -263,8 +299,10 @@ def test_date_hour_predicates_prune_files_in_clean_and_deduplicated_hours(
     commit(data_dir, items)
     commit(data_dir, items[:4])  # hours 0 and 1 now hold duplicates, hours 2 and 3 do not
     target = start + timedelta(hours=1)
-    sql = (f"explain analyze select count(*) from logs where date = '{target:%Y-%m-%d}' "
-           f"and hour = '{target:%H}'")
+    sql = (
+        f"explain analyze select count(*) from logs where date = '{target:%Y-%m-%d}' "
+        f"and hour = '{target:%H}'"
+    )
     result = logs("sql", sql, "-F", "csv")
     assert result.exit_code == 0, result.stderr
     scans = re.findall(r"Scanning Files: (\d+)/(\d+)", result.stdout)
@@ -281,18 +319,25 @@ def test_bad_since_is_a_usage_error(env: dict[str, str]) -> None:
 
 # -- output formats ----------------------------------------------------------------------------
 
-QUERY = ("select stream_id, ts, level, service, host, message, trace_id, attrs, date, hour "
-         "from logs order by stream_id")
+QUERY = (
+    "select stream_id, ts, level, service, host, message, trace_id, attrs, date, hour "
+    "from logs order by stream_id"
+)
 
 
 @pytest.fixture
 def small_lake(env: dict[str, str], data_dir: Path) -> list[tuple[object, ...]]:
-    items = [(stream_id(i), entry(i, NOW - timedelta(minutes=7 * i), ("INFO", "ERROR")[i % 2]))
-             for i in range(55)]
+    items = [
+        (stream_id(i), entry(i, NOW - timedelta(minutes=7 * i), ("INFO", "ERROR")[i % 2]))
+        for i in range(55)
+    ]
     commit(data_dir, items)
     commit(data_dir, items[:5])  # duplicates must not show in any format
-    rows = lake_rows(data_dir, "select distinct stream_id, ts, level, service, host, message, "
-                     "trace_id, attrs, date, hour from t order by stream_id")
+    rows = lake_rows(
+        data_dir,
+        "select distinct stream_id, ts, level, service, host, message, "
+        "trace_id, attrs, date, hour from t order by stream_id",
+    )
     assert len(rows) == 55
     return rows
 
@@ -320,7 +365,7 @@ def test_csv_and_tsv_parse_back_to_the_same_rows(small_lake: list[tuple[object, 
 
 
 def test_json_and_jsonl_nest_attrs_and_use_rfc3339_utc(
-    small_lake: list[tuple[object, ...]]
+    small_lake: list[tuple[object, ...]],
 ) -> None:
     as_json = logs("sql", QUERY, "-F", "json")
     as_jsonl = logs("sql", QUERY, "-F", "jsonl")
@@ -335,13 +380,20 @@ def test_json_and_jsonl_nest_attrs_and_use_rfc3339_utc(
         assert got["attrs"] == json.loads(str(want[7]))  # an object, not an escaped string
         assert isinstance(got["attrs"]["user"], dict)
         assert [got[k] for k in ("level", "service", "host", "message", "date", "hour")] == [
-            want[2], want[3], want[4], want[5], want[8], want[9]]
+            want[2],
+            want[3],
+            want[4],
+            want[5],
+            want[8],
+            want[9],
+        ]
     empty = logs("sql", "select * from logs where false", "-F", "json")
     assert json.loads(empty.stdout) == []
 
 
-def test_parquet_to_a_file_and_to_a_pipe(small_lake: list[tuple[object, ...]],
-                                         tmp_path: Path, env: dict[str, str]) -> None:
+def test_parquet_to_a_file_and_to_a_pipe(
+    small_lake: list[tuple[object, ...]], tmp_path: Path, env: dict[str, str]
+) -> None:
     out = tmp_path / "rows.parquet"
     result = logs("sql", QUERY, "-o", str(out))  # format from the extension
     assert result.exit_code == 0, result.stderr
@@ -357,14 +409,20 @@ def test_parquet_to_a_file_and_to_a_pipe(small_lake: list[tuple[object, ...]],
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rows")]  # no temp left
 
 
-def test_parquet_refuses_a_terminal(small_lake: list[tuple[object, ...]],
-                                    env: dict[str, str]) -> None:
+def test_parquet_refuses_a_terminal(
+    small_lake: list[tuple[object, ...]], env: dict[str, str]
+) -> None:
     import pty
 
     leader, follower = pty.openpty()
     full = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env}
-    proc = subprocess.run([sys.executable, "-m", "ingest", "sql", "select 1", "-F", "parquet"],
-                          stdout=follower, stderr=subprocess.PIPE, env=full, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest", "sql", "select 1", "-F", "parquet"],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=full,
+        timeout=60,
+    )
     os.close(follower)
     os.close(leader)
     assert proc.returncode == 2
@@ -402,15 +460,17 @@ def test_markdown_and_vertical(small_lake: list[tuple[object, ...]]) -> None:
     lines = md.stdout.splitlines()
     assert lines[:2] == ["| stream_id | level |", "|---|---|"]
     assert len(lines) == 2 + 55 and lines[2] == f"| {small_lake[0][0]} | {small_lake[0][2]} |"
-    vertical = logs("sql", "select stream_id, level from logs order by stream_id limit 2",
-                    "-F", "vertical")
+    vertical = logs(
+        "sql", "select stream_id, level from logs order by stream_id limit 2", "-F", "vertical"
+    )
     lines = vertical.stdout.splitlines()
     assert lines[0].startswith("-[ RECORD 1 ]-") and lines[3].startswith("-[ RECORD 2 ]-")
     assert lines[1:3] == [f"stream_id | {small_lake[0][0]}", f"level     | {small_lake[0][2]}"]
 
 
-def test_format_from_env_and_conflicts(small_lake: list[tuple[object, ...]],
-                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_format_from_env_and_conflicts(
+    small_lake: list[tuple[object, ...]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("LOGS_FORMAT", "jsonl")
     assert json.loads(logs("sql", "select 1 as x").stdout) == {"x": 1}
     assert logs("sql", "select 1 as x", "-F", "csv").stdout == "x\n1\n"
@@ -419,13 +479,24 @@ def test_format_from_env_and_conflicts(small_lake: list[tuple[object, ...]],
     assert not (tmp_path / "a.json").exists()
 
 
-def test_head_closing_the_pipe_exits_quietly(small_lake: list[tuple[object, ...]],
-                                             env: dict[str, str]) -> None:
+def test_head_closing_the_pipe_exits_quietly(
+    small_lake: list[tuple[object, ...]], env: dict[str, str]
+) -> None:
     full = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "sql",
-         "select l.*, r.range from logs l, range(2000) r", "-F", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full)
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "sql",
+            "select l.*, r.range from logs l, range(2000) r",
+            "-F",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline()
     proc.stdout.close()  # what `| head -1` does
@@ -439,11 +510,21 @@ def test_ctrl_c_stops_a_running_query_with_130(env: dict[str, str]) -> None:
 
     full = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "sql",
-         "select count(*) from range(100000000000) t(x) where x % 7 = 3", "-F", "csv"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full,
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "sql",
+            "select count(*) from range(100000000000) t(x) where x % 7 = 3",
+            "-F",
+            "csv",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full,
         # A shell's background job ignores SIGINT; a user's terminal does not.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     maps = Path(f"/proc/{proc.pid}/maps")
     deadline = time.monotonic() + 60
     while "_duckdb" not in maps.read_text() and time.monotonic() < deadline:
@@ -462,14 +543,16 @@ def test_sql_from_stdin_and_file_with_bound_parameters(
     small_lake: list[tuple[object, ...]], tmp_path: Path
 ) -> None:
     query = "select count(*) from logs where level = $level and service = $svc"
-    from_stdin = logs("sql", "-", "-p", "level", "ERROR", "-p", "svc", "api", "-F", "csv",
-                      input=query)
+    from_stdin = logs(
+        "sql", "-", "-p", "level", "ERROR", "-p", "svc", "api", "-F", "csv", input=query
+    )
     assert from_stdin.exit_code == 0, from_stdin.stderr
     assert csv_rows(from_stdin.stdout)[1] == ["27"]
     path = tmp_path / "q.sql"
     path.write_text(query)
-    from_file = logs("sql", "--file", str(path), "-p", "level", "INFO", "-p", "svc", "api",
-                     "-F", "csv")
+    from_file = logs(
+        "sql", "--file", str(path), "-p", "level", "INFO", "-p", "svc", "api", "-F", "csv"
+    )
     assert csv_rows(from_file.stdout)[1] == ["28"]
     # A value is bound, never spliced: this is just a level nobody has.
     injected = logs("sql", query, "-p", "level", "x' or 1=1 --", "-p", "svc", "api", "-F", "csv")
@@ -527,13 +610,17 @@ def test_schema_lists_views_columns_and_types(env: dict[str, str]) -> None:
     rows = csv_rows(result.stdout)
     assert rows[0] == ["view", "column", "type"]
     assert rows[1] == ["logs", "ts", "TIMESTAMP WITH TIME ZONE"]
-    assert {r[0] for r in rows[1:]} == {"logs", "rollups_hourly", "rollups_daily",
-                                        "dead_letters"}
+    assert {r[0] for r in rows[1:]} == {"logs", "rollups_hourly", "rollups_daily", "dead_letters"}
     assert ["rollups_hourly", "count", "BIGINT"] in rows
     assert ["logs", "hour", "VARCHAR"] in rows
     one = logs("schema", "dead_letters", "-F", "csv")
-    assert [r[1] for r in csv_rows(one.stdout)[1:]] == ["dlq_id", "stream_id", "failed_at",
-                                                       "reason", "fields"]
+    assert [r[1] for r in csv_rows(one.stdout)[1:]] == [
+        "dlq_id",
+        "stream_id",
+        "failed_at",
+        "reason",
+        "fields",
+    ]
     unknown = logs("schema", "nope")
     assert unknown.exit_code == 2 and "no view named 'nope'" in unknown.stderr
 
@@ -549,14 +636,24 @@ def test_rollup_views_read_their_delta_tables(env: dict[str, str], data_dir: Pat
     schema = arrow_schema(ROLLUP_HOURLY_COLUMNS)
     table = open_table(layout.table_path(data_dir, "rollups_hourly"), schema=schema)
     row = {name: [None] for name in schema.names}
-    row.update(date=["2026-11-20"], hour=["07"], service=["api"], level=["INFO"], count=[12],
-               error_count=[0], message_bytes=[100], distinct_hosts=[2],
-               first_ts=[datetime(2026, 11, 20, 7, tzinfo=UTC)],
-               last_ts=[datetime(2026, 11, 20, 7, 59, tzinfo=UTC)])
-    write_deltalake(table, pa.table(row, schema=schema), mode="append",
-                    partition_by=["date", "hour"])
-    result = logs("sql", "select date, hour, count from rollups_hourly where hour = '07'",
-                  "-F", "csv")
+    row.update(
+        date=["2026-11-20"],
+        hour=["07"],
+        service=["api"],
+        level=["INFO"],
+        count=[12],
+        error_count=[0],
+        message_bytes=[100],
+        distinct_hosts=[2],
+        first_ts=[datetime(2026, 11, 20, 7, tzinfo=UTC)],
+        last_ts=[datetime(2026, 11, 20, 7, 59, tzinfo=UTC)],
+    )
+    write_deltalake(
+        table, pa.table(row, schema=schema), mode="append", partition_by=["date", "hour"]
+    )
+    result = logs(
+        "sql", "select date, hour, count from rollups_hourly where hour = '07'", "-F", "csv"
+    )
     assert result.exit_code == 0, result.stderr
     assert csv_rows(result.stdout) == [["date", "hour", "count"], ["2026-11-20", "07", "12"]]
 
@@ -585,15 +682,26 @@ def test_notebook_connect_has_the_same_deduplicated_views(
     assert recent.execute("select count(*) from logs").fetchone() == (9,)
 
 
-def test_plain_sql_imports_no_redis_polars_or_pyarrow(env: dict[str, str],
-                                                      small_lake: list[tuple[object, ...]]
-                                                      ) -> None:
+def test_plain_sql_imports_no_redis_polars_or_pyarrow(
+    env: dict[str, str], small_lake: list[tuple[object, ...]]
+) -> None:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "ingest", "sql",
-         "select count(*) from logs", "-F", "csv"],
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "ingest",
+            "sql",
+            "select count(*) from logs",
+            "-F",
+            "csv",
+        ],
         env={**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env},
-        capture_output=True, timeout=60)
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"count_star()\n55\n"
     imported = {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines()}
@@ -602,8 +710,9 @@ def test_plain_sql_imports_no_redis_polars_or_pyarrow(env: dict[str, str],
     assert time.monotonic() - started < 60
 
 
-def test_redis_errors_name_the_url_without_password(env: dict[str, str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_errors_name_the_url_without_password(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LOGS_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
     result = logs("sql", "select * from dead_letters")
     assert result.exit_code == 3

@@ -96,8 +96,9 @@ def test_refusals_say_why(lake: Path, tmp_path: Path) -> None:
         "EXPLAIN); write files with `-o FILE` or `logs export`",
     ]
     passwd = runner.invoke(app, ["sql", "SELECT * FROM read_csv('/etc/passwd')"])
-    assert passwd.stderr.startswith('logs: error: Permission Error: Cannot access file '
-                                    '"/etc/passwd"')
+    assert passwd.stderr.startswith(
+        'logs: error: Permission Error: Cannot access file "/etc/passwd"'
+    )
     assert f"hint: logs sql reads only the lake under {lake.resolve()}" in passwd.stderr
     setting = runner.invoke(app, ["sql", "SET enable_external_access = true"])
     assert "SET statements are refused" in setting.stderr
@@ -118,15 +119,19 @@ def test_reads_inside_the_lake_still_work(lake: Path) -> None:
     for sql in allowed:
         result = runner.invoke(app, ["sql", sql, "-F", "csv"])
         assert result.exit_code == 0, (sql, result.stderr)
-    check = runner.invoke(app, ["sql", "SELECT current_setting('enable_external_access') AS v",
-                                "-F", "csv"])
+    check = runner.invoke(
+        app, ["sql", "SELECT current_setting('enable_external_access') AS v", "-F", "csv"]
+    )
     assert check.stdout == "v\nfalse\n"
 
 
 def test_export_where_is_sandboxed_too(lake: Path, tmp_path: Path) -> None:
     out = tmp_path / "x.parquet"
-    for where in ("true) TO 'evil.csv' --", "1=1; COPY (SELECT 1) TO 'evil.csv'",
-                  "(SELECT count(*) FROM read_csv('/etc/passwd')) > 0"):
+    for where in (
+        "true) TO 'evil.csv' --",
+        "1=1; COPY (SELECT 1) TO 'evil.csv'",
+        "(SELECT count(*) FROM read_csv('/etc/passwd')) > 0",
+    ):
         result = runner.invoke(app, ["export", "--all", "--where", where, "-o", str(out)])
         assert result.exit_code == 1, (where, result.stderr)
         assert result.stderr.startswith("logs: error: ")

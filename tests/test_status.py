@@ -24,8 +24,10 @@ def status_json(env: dict[str, str], *args: str) -> tuple[int, dict, bytes]:  # 
 
 def files_per_hour(data_dir: Path) -> Counter[str]:
     uris = DeltaTable(str(data_dir / "lake" / "logs")).file_uris()
-    return Counter("{}T{}".format(*re.search(r"date=([^/]+)/hour=([^/]+)/", u).groups())  # type: ignore[union-attr]
-                   for u in uris)
+    return Counter(
+        "{}T{}".format(*re.search(r"date=([^/]+)/hour=([^/]+)/", u).groups())  # type: ignore[union-attr]
+        for u in uris
+    )
 
 
 def test_status_json_matches_redis_and_the_lake(
@@ -176,7 +178,13 @@ def test_dirty_hours_follow_compaction_and_rollups(
     _, facts, _ = status_json(env)
     assert facts["dirty"] == {"compaction": [hour], "rollup": [hour]}
     assert facts["lake"]["recent_hours"][0] | {"bytes": 0} == {
-        "hour": hour, "rows": 10, "files": 2, "bytes": 0, "dirty": True, "rollup_dirty": True}
+        "hour": hour,
+        "rows": 10,
+        "files": 2,
+        "bytes": 0,
+        "dirty": True,
+        "rollup_dirty": True,
+    }
 
     assert run_logs(["rollup"], env).returncode == 0
     _, facts, _ = status_json(env)
@@ -218,7 +226,8 @@ def test_scheduler_jobs_and_the_lease_holder(
         assert {j["name"] for j in sched["jobs"]} == jobs
         for job in sched["jobs"]:
             assert {k: v for k, v in job.items() if k != "name"} == {
-                k: recorded[job["name"]].get(k) for k in status_lib.JOB_KEYS}
+                k: recorded[job["name"]].get(k) for k in status_lib.JOB_KEYS
+            }
             assert job["outcome"] == "ok" and job["runs"] >= 1
         table = run_logs(["status"], env).stdout.decode()
         assert f"lease held by {holder.decode()}" in table

@@ -22,10 +22,20 @@ from tests.conftest import RedisProc, run_logs, spawn_logs
 ENTRIES = [
     {"ts": "2026-11-20T10:00:00.123Z", "level": "info", "service": "api", "message": "GET /a 200"},
     {"ts": "2026-11-20T10:00:01Z", "level": "warning", "service": "api", "message": "slow query"},
-    {"ts": "2026-11-20T10:00:02Z", "level": "err", "service": "pay", "message": "card declined",
-     "trace_id": "t-1"},
-    {"ts": "2026-11-20T10:00:03Z", "level": "debug", "service": "pay", "message": "retrying",
-     "user": "Alice"},
+    {
+        "ts": "2026-11-20T10:00:02Z",
+        "level": "err",
+        "service": "pay",
+        "message": "card declined",
+        "trace_id": "t-1",
+    },
+    {
+        "ts": "2026-11-20T10:00:03Z",
+        "level": "debug",
+        "service": "pay",
+        "message": "retrying",
+        "user": "Alice",
+    },
     {"ts": "2026-11-20T10:00:04Z", "level": "crit", "service": "api", "message": "out of memory"},
 ]
 
@@ -65,8 +75,9 @@ def test_newest_entries_oldest_first_decoded_like_ingest(
         (["--level", "WARN+", "-n", "2"], ["card declined", "out of memory"]),
     ],
 )
-def test_filters(args: list[str], messages: list[str], env: dict[str, str],
-                 redis_proc: RedisProc, stream: str) -> None:
+def test_filters(
+    args: list[str], messages: list[str], env: dict[str, str], redis_proc: RedisProc, stream: str
+) -> None:
     fill(redis_proc.client(), stream)
     rows = [json.loads(line) for line in lines(run_logs(["tail", "-F", "jsonl", *args], env))]
     assert [r["message"] for r in rows] == messages
@@ -77,8 +88,14 @@ def test_jsonl_has_the_row_columns(env: dict[str, str], redis_proc: RedisProc, s
     rows = [json.loads(line) for line in lines(run_logs(["tail", "-F", "jsonl"], env))]
     assert [r["stream_id"] for r in rows] == ids
     assert rows[3] == {
-        "stream_id": ids[3], "ts": "2026-11-20T10:00:03Z", "level": "DEBUG", "service": "pay",
-        "host": "unknown", "message": "retrying", "trace_id": None, "attrs": {"user": "Alice"},
+        "stream_id": ids[3],
+        "ts": "2026-11-20T10:00:03Z",
+        "level": "DEBUG",
+        "service": "pay",
+        "host": "unknown",
+        "message": "retrying",
+        "trace_id": None,
+        "attrs": {"user": "Alice"},
     }
     assert rows[0]["ts"] == "2026-11-20T10:00:00.123000Z"
 
@@ -90,7 +107,9 @@ def test_undecodable_entries_show_unfiltered_only(
     out = lines(run_logs(["tail"], env))
     assert len(out) == 1 and bad in out[0] and "invalid UTF-8" in out[0]
     assert json.loads(lines(run_logs(["tail", "-F", "jsonl"], env))[0]) == {
-        "stream_id": bad, "error": "invalid UTF-8 at byte 0"}
+        "stream_id": bad,
+        "error": "invalid UTF-8 at byte 0",
+    }
     assert lines(run_logs(["tail", "--level", "INFO+"], env)) == []
 
 
@@ -126,8 +145,9 @@ def test_follow_prints_new_entries_in_order_across_a_redis_restart(
 ) -> None:
     client = own_redis.client()
     client.xadd(stream, {"message": "before tail started"})
-    proc = spawn_logs(["tail", "-f", "-n", "0", "-F", "jsonl"],
-                      {**env, "LOGS_REDIS_URL": own_redis.url})
+    proc = spawn_logs(
+        ["tail", "-f", "-n", "0", "-F", "jsonl"], {**env, "LOGS_REDIS_URL": own_redis.url}
+    )
     out: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     threading.Thread(target=_reader, args=(proc.stdout, out), daemon=True).start()
@@ -172,8 +192,12 @@ def test_colour_on_a_terminal_unless_no_color(
     def on_tty(extra: dict[str, str]) -> str:
         master, slave = pty.openpty()
         full = environ(extra)
-        proc = subprocess.Popen([sys.executable, "-m", "ingest", "tail", "-n", "1"], env=full,
-                                stdout=slave, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest", "tail", "-n", "1"],
+            env=full,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+        )
         os.close(slave)
         chunks = []
         while True:
@@ -192,6 +216,10 @@ def test_colour_on_a_terminal_unless_no_color(
     plain = on_tty({"NO_COLOR": "1"})
     assert "\x1b[" not in plain and "FATAL api  out of memory" in plain
     # Piped (not a terminal): never colour, even without NO_COLOR.
-    piped = subprocess.run([sys.executable, "-m", "ingest", "tail", "-n", "1"],
-                           env=environ({"TERM": "xterm"}), capture_output=True, timeout=60)
+    piped = subprocess.run(
+        [sys.executable, "-m", "ingest", "tail", "-n", "1"],
+        env=environ({"TERM": "xterm"}),
+        capture_output=True,
+        timeout=60,
+    )
     assert piped.returncode == 0 and b"FATAL" in piped.stdout and b"\x1b[" not in piped.stdout
