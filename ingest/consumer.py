@@ -440,6 +440,11 @@ class Consumer:
             log.info(
                 "consumer %s: recovered %d entries from its pending list", self.s.consumer, total
             )
+            # Commit them before taking new work: every redelivery counts toward max_deliveries,
+            # and a consumer killed again and again must not turn healthy entries into dead
+            # letters just because their commit kept coming late.
+            self._commit_only()
+            self._ack_committed(r)
 
     def _claim(self, r: redis.Redis) -> None:
         """Take over entries of dead consumers: idle longer than claim_idle, or any entry of a
@@ -528,11 +533,13 @@ class Consumer:
                     )
                 )
                 continue
-            if fields and len(fields) == 2 and fields[1][:1] == b"{":
+            # Recovered or claimed entries (with `deliveries`) are decoded right here, to be
+            # committed at once; new ones go down a columnar lane when they fit one.
+            if not deliveries and fields and len(fields) == 2 and fields[1][:1] == b"{":
                 add_json(entry)  # type: ignore[arg-type]
                 nbytes += len(fields[1])
                 continue
-            if fields and len(fields) > 2:
+            if not deliveries and fields and len(fields) > 2:
                 size = sum(map(len, fields))
                 if size <= max_bytes:
                     add_fielded(entry)  # type: ignore[arg-type]

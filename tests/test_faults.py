@@ -8,6 +8,7 @@ before compaction (at-least-once), so distinct ids are compared exactly.
 from __future__ import annotations
 
 import random
+import re
 import signal
 import time
 from pathlib import Path
@@ -62,6 +63,30 @@ def test_crash_at_a_named_point_then_restart_loses_nothing(
         # (one, or two when the next commit was in flight on the writer thread).
         assert len(ids) > 3000
         assert (len(ids) - 3000) % 500 == 0
+
+
+def test_recovered_entries_are_committed_before_new_ones_are_read(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    """Every redelivery counts toward max_deliveries: a consumer killed again and again must
+    commit what it recovers at once, or healthy entries end up as dead letters."""
+    assert run_logs(["gen", "-n", "3000"], env).returncode == 0
+    client = redis_proc.client()
+    expected = stream_ids(client, stream)
+    # Only a recovery (or the end of the drain) can trigger a commit here.
+    big = {**env, "LOGS_READ_COUNT": "500", "LOGS_BATCH_ROWS": "100000", "LOGS_BATCH_AGE": "600"}
+    crashed = run_logs(
+        ["ingest", "--drain", "--consumer", "c1"], {**big, "LOGS_CRASH_AT": "after_read:2"}
+    )
+    assert crashed.returncode == -signal.SIGKILL
+    again = run_logs(["ingest", "--drain", "--consumer", "c1"], big)
+    assert again.returncode == 0, again.stderr
+    log = again.stderr.decode()
+    recovered = int(re.search(r"recovered (\d+) entries", log).group(1))  # type: ignore[union-attr]
+    commits = [int(n) for n in re.findall(r"committed (\d+) rows", log)]
+    assert 0 < recovered < 3000
+    assert commits == [recovered, 3000 - recovered], log
+    assert len(set(check(data_dir, expected, client, stream))) == 3000
 
 
 def test_a_dead_consumers_entries_are_claimed_by_a_new_one(
