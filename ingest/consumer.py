@@ -208,9 +208,6 @@ class Consumer:
         import redis
 
         _tune_gc()
-        # Import and warm the columnar decoder (~0.3 s) while we connect and read the first
-        # entries, not when the first chunk is due.
-        self._executor("decode").submit(_warm_decoder)
         backoff = 0.0
         recover = True
         down_since: float | None = None
@@ -226,6 +223,11 @@ class Consumer:
                         self._recover_own(r)
                         self._claim(r)
                         recover = False
+                        if "decode" not in self._pools:
+                            # Import and warm the columnar decoder (~0.3 s) while we read the
+                            # first entries, not when the first chunk is due; after recovery,
+                            # which it would slow down (recovered entries are committed at once).
+                            self._executor("decode").submit(_warm_decoder)
                         if down_since is not None:
                             log.warning(
                                 "redis reachable again at %s after %.1f s",
@@ -433,18 +435,17 @@ class Consumer:
             for missing in (i for i in counts if i not in seen):
                 self._take([(missing, None)], counts)
             total += len(pending)
-            if self._due_flush():
-                self._flush(r)
+            # Commit and acknowledge page by page, before reading on: every re-read counts
+            # toward max_deliveries, so a consumer killed again and again while recovering
+            # must make progress, not re-read the same first page until it is dead-lettered.
+            self._commit_only()
+            self._ack_committed(r)
+            self._collect_acks()
             start = b"(" + last
         if total:
             log.info(
                 "consumer %s: recovered %d entries from its pending list", self.s.consumer, total
             )
-            # Commit them before taking new work: every redelivery counts toward max_deliveries,
-            # and a consumer killed again and again must not turn healthy entries into dead
-            # letters just because their commit kept coming late.
-            self._commit_only()
-            self._ack_committed(r)
 
     def _claim(self, r: redis.Redis) -> None:
         """Take over entries of dead consumers: idle longer than claim_idle, or any entry of a

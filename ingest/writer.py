@@ -100,6 +100,9 @@ class LakeWriter:
     def __init__(self, data_dir: Path) -> None:
         self.path = layout.table_path(data_dir)
         self.table = open_table(self.path)
+        # Load Arrow's compute kernels now (~35 ms), not inside the first commit: a consumer
+        # recovering its pending list wants that commit as soon after the re-read as possible.
+        rows_to_arrow([])
 
     def commit(self, rows: Sequence[Row]) -> int:
         """Write `rows` in one commit; returns the number of hour partitions touched."""
