@@ -24,7 +24,7 @@ from ingest.errors import BadEntry
 from ingest.procs import pid_alive
 from ingest.records import Row, decode
 from ingest.redis_conn import connect, resolve_url
-from ingest.writer import LakeWriter, prepare
+from ingest.writer import LakeWriter, rows_to_arrow, unique_ids
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -694,7 +694,7 @@ class Consumer:
             # Arrow columns are built here, not on the writer thread: that work holds the GIL
             # and would only contend with reading.
             try:
-                b.table = prepare(b.rows) if b.rows else None
+                b.table = rows_to_arrow(b.rows) if b.rows else None
             except Exception:  # noqa: BLE001 - retried on the writer thread, which reports it
                 b.table = None
             self._inflight = (self._executor("commit").submit(self._write, b), b)
@@ -807,21 +807,14 @@ class _Oversize(Exception):
 
 
 def _assemble(b: _Batch) -> Any:
-    """The batch's one Arrow table, each `stream_id` once (readers take one commit's file as
-    duplicate-free; a batch never repeats an id, this makes sure)."""
+    """The batch's one Arrow table: the rows decoded one by one and the columnar parts, each
+    `stream_id` once."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if b.table is None:
-        b.table = prepare(b.rows)
+        b.table = rows_to_arrow(b.rows)
     tables = [t for t in (b.table, *b.parts) if t is not None and t.num_rows] or [b.table]
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    if pc.count_distinct(table.column("stream_id")).as_py() == table.num_rows:
-        return table
-    first: dict[str, int] = {}
-    for i, sid in enumerate(table.column("stream_id").to_pylist()):
-        first.setdefault(sid, i)
-    return table.take(list(first.values()))
+    return unique_ids(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
 
 
 def _one_line(exc: BaseException) -> str:

@@ -136,14 +136,22 @@ def _writer_properties() -> Any:
 
 
 def prepare(rows: Sequence[Row]) -> pa.Table:
-    """Rows -> the Arrow table of one commit, each `stream_id` once: readers treat a single
-    commit's file as duplicate-free (the consumer never repeats an id within a batch anyway)."""
-    if len({row.stream_id for row in rows}) != len(rows):
-        unique: dict[str, Row] = {}
-        for row in rows:
-            unique.setdefault(row.stream_id, row)
-        rows = list(unique.values())
-    return rows_to_arrow(rows)
+    """Rows -> the Arrow table of one commit (see `unique_ids`)."""
+    return unique_ids(rows_to_arrow(rows))
+
+
+def unique_ids(table: pa.Table) -> pa.Table:
+    """Each `stream_id` once, the first kept: readers treat a single commit's file as
+    duplicate-free (the consumer never repeats an id within a batch anyway)."""
+    import pyarrow.compute as pc
+
+    ids = table.column("stream_id")
+    if pc.count_distinct(ids).as_py() == table.num_rows:
+        return table
+    first: dict[str, int] = {}
+    for i, sid in enumerate(ids.to_pylist()):
+        first.setdefault(sid, i)
+    return table.take(list(first.values()))
 
 
 def count_hours(data: pa.Table) -> int:

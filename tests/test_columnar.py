@@ -21,13 +21,10 @@ from ingest.errors import BadEntry
 from ingest.records import ALIASES, decode
 from ingest.schema import arrow_schema
 from ingest.writer import rows_to_arrow
+from tests.lane_contract import assert_contract, stream_ids
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: generated times are fixed, not relative to today
 ISO = "2026-01-01T10:00:00.250Z"
-
-
-def stream_ids(n: int) -> list[bytes]:
-    return [f"{1700000000000 + i}-{i % 5}".encode() for i in range(n)]
 
 
 def as_bytes(doc: str | bytes) -> bytes:
@@ -39,38 +36,7 @@ def assert_lane_exact(docs: Sequence[str | bytes]) -> tuple[int, list[int]]:
     raw = [as_bytes(d) for d in docs]
     ids = stream_ids(len(raw))
     table, left = decode_json(ids, raw)
-
-    assert table.schema == arrow_schema()
-    assert left == sorted(set(left)), "left indexes must be sorted and distinct"
-    assert all(0 <= i < len(raw) for i in left)
-    index_of = {sid.decode(): i for i, sid in enumerate(ids)}
-    emitted = table.column("stream_id").to_pylist()
-    assert len(emitted) == len(set(emitted)), "an entry emitted twice"
-    unknown = [sid for sid in emitted if sid not in index_of]
-    assert not unknown, f"rows for ids that were not given: {unknown[:5]}"
-    taken = sorted(index_of[sid] for sid in emitted)
-    both = set(taken) & set(left)
-    assert not both, f"both a row and left: {[raw[i] for i in sorted(both)][:5]}"
-    neither = set(range(len(raw))) - set(taken) - set(left)
-    assert not neither, f"neither a row nor left: {[raw[i] for i in sorted(neither)][:5]}"
-
-    expected = []
-    for i in taken:
-        try:
-            expected.append(decode(ids[i].decode(), [b"data", raw[i]]))
-        except BadEntry as exc:
-            pytest.fail(f"lane emitted a row for a dead letter ({exc.reason}): {raw[i]!r}")
-    want = rows_to_arrow(expected).sort_by("stream_id").to_pylist()
-    got = table.sort_by("stream_id").to_pylist()
-    mismatches = [
-        (raw[index_of[w["stream_id"]]], {k: (w[k], g[k]) for k in w if w[k] != g[k]})
-        for w, g in zip(want, got, strict=True)
-        if w != g
-    ]
-    assert not mismatches, "rows differ (doc, {column: (records, lane)}):\n" + "\n".join(
-        f"  {doc[:200]!r}: {diff}" for doc, diff in mismatches[:10]
-    )
-    return len(taken), left
+    return assert_contract(table, left, ids, [[b"data", doc] for doc in raw]), left
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,8 @@ import pytest
 
 from ingest import generate
 from ingest.columnar import MIN_GROUP, decode_fields
-from ingest.errors import BadEntry
-from ingest.records import ALIASES, decode
-from ingest.schema import arrow_schema
-from ingest.writer import rows_to_arrow
+from ingest.records import ALIASES
+from tests.lane_contract import assert_contract, stream_ids
 
 ISO = "2026-01-01T10:00:00.250Z"
 Entry = list[bytes]
@@ -27,30 +25,9 @@ def entry(pairs: list[tuple[str | bytes, str | bytes]]) -> Entry:
 
 
 def assert_fields_exact(entries: list[Entry]) -> tuple[int, list[int]]:
-    ids = [f"{1700000000000 + i}-{i % 7}".encode() for i in range(len(entries))]
+    ids = stream_ids(len(entries))
     table, left = decode_fields(ids, entries)
-    assert table.schema == arrow_schema()
-    assert left == sorted(set(left))
-    index_of = {sid.decode(): i for i, sid in enumerate(ids)}
-    taken = [index_of[sid] for sid in table.column("stream_id").to_pylist()]
-    assert len(taken) == len(set(taken)), "an entry emitted twice"
-    assert not set(taken) & set(left), "an entry both a row and left"
-    assert set(taken) | set(left) == set(range(len(entries))), "an entry neither row nor left"
-    expected = []
-    for i in sorted(taken):
-        try:
-            expected.append(decode(ids[i].decode(), entries[i]))
-        except BadEntry as exc:
-            pytest.fail(f"row for a dead letter ({exc.reason}): {entries[i]!r}")
-    want = rows_to_arrow(expected).sort_by("stream_id").to_pylist()
-    got = table.sort_by("stream_id").to_pylist()
-    diffs = [
-        {k: (w[k], g[k]) for k in w if w[k] != g[k]}
-        for w, g in zip(want, got, strict=True)
-        if w != g
-    ]
-    assert not diffs, f"rows differ (records, lane): {diffs[:5]}"
-    return len(taken), left
+    return assert_contract(table, left, ids, entries), left
 
 
 def group(pairs: list[tuple[str | bytes, str | bytes]], n: int = MIN_GROUP + 10) -> list[Entry]:
