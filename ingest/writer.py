@@ -125,13 +125,15 @@ class LakeWriter:
 
 
 def _writer_properties() -> Any:
-    """No dictionary for columns unique per row: trying one costs ~25 % of the write time and
-    makes the file bigger (bench: 0.62 -> 0.46 µs/row for 100k rows)."""
+    """Snappy, as delta-rs writes by default (a bare `WriterProperties()` means uncompressed:
+    files twice the size). No dictionary for columns unique per row: trying one costs ~25 % of
+    the write time and makes the file bigger. Compaction rewrites closed hours as zstd."""
     from deltalake import ColumnProperties, WriterProperties
 
     unique = ColumnProperties(dictionary_enabled=False)
     return WriterProperties(
-        column_properties={name: unique for name in ("ts", "trace_id", "attrs", "stream_id")}
+        compression="SNAPPY",
+        column_properties={name: unique for name in ("ts", "trace_id", "attrs", "stream_id")},
     )
 
 

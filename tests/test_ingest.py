@@ -307,6 +307,22 @@ def test_one_commit_never_holds_an_id_twice(data_dir: Path) -> None:
     assert sorted(lake_ids(data_dir)) == sorted(r.stream_id for r in rows)
 
 
+def test_fresh_files_are_compressed(data_dir: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from ingest.records import decode
+    from ingest.writer import LakeWriter
+
+    rows = [decode(f"1795168800000-{i}", [b"message", b"same text " * 20]) for i in range(2000)]
+    LakeWriter(data_dir).commit(rows)
+    (path,) = (data_dir / "lake/logs").rglob("*.parquet")
+    meta = pq.ParquetFile(path).metadata
+    codecs = {meta.row_group(0).column(i).compression for i in range(meta.num_columns)}
+    assert codecs == {"SNAPPY"}
+    # 2000 messages of 200 bytes: compressed, the file is far smaller than the text alone.
+    assert path.stat().st_size < 2000 * 200 / 4
+
+
 def test_our_own_log_lines_as_json_for_containers(
     env: dict[str, str], redis_proc: RedisProc
 ) -> None:
