@@ -221,7 +221,10 @@ def _frame_rows(
     df: pl.DataFrame, keys: dict[str, str], ids: list[bytes], nested: pa.Array | None
 ) -> tuple[pa.Table, list[int]]:
     """Rows of a frame of scalar values (`keys`: column -> the entry's key; null: absent), and
-    the indexes of rows left to the per-entry path. `nested`: rows holding a nested value."""
+    the indexes of rows left to the per-entry path. `nested`: rows holding a nested value.
+
+    One lazy query in two steps: each column's value is computed once into a `__` column,
+    which the row's checks and its output then share."""
     import polars as pl
     import pyarrow as pa
 
@@ -229,7 +232,6 @@ def _frame_rows(
     from ingest.writer import partition_columns
 
     sid = pl.Series(ids, dtype=pl.Binary).cast(pl.String)
-    df = df.with_columns(sid=sid, ms=sid.str.head(sid.str.find("-", literal=True)).cast(pl.Int64))
     dtypes = {key: df.schema[column] for column, key in keys.items()}
     col = {key: pl.col(column) for column, key in keys.items()}
 
@@ -244,8 +246,7 @@ def _frame_rows(
 
     chosen: dict[str, pl.Expr] = {}
     """key -> 'this key feeds its column in this row' (the best-ranked present alias)."""
-    values: dict[str, pl.Expr] = {}
-    present: dict[str, pl.Expr] = {}
+    step: dict[str, pl.Expr] = {"__sid": pl.lit(sid)}
     for column, names in ALIASES.items():
         any_present: pl.Expr = pl.lit(False)
         parts = []
@@ -253,32 +254,45 @@ def _frame_rows(
             chosen[key] = col[key].is_not_null() & any_present.not_()
             any_present = any_present | col[key].is_not_null()
             parts.append(pl.when(chosen[key]).then(_fast_value(column, col[key], dtypes[key])))
-        present[column] = any_present
-        values[column] = (
-            pl.coalesce(parts) if parts else pl.lit(None, pl.Int64 if column == "ts" else pl.String)
-        )
-        ok.append(any_present.not_() | values[column].is_not_null())
+        if not parts:
+            continue
+        step[f"__has_{column}"] = any_present
+        step[f"__{column}"] = pl.coalesce(parts) if len(parts) > 1 else parts[0]
+        ok.append(any_present.not_() | pl.col(f"__{column}").is_not_null())
 
-    ms = pl.col("ms")
-    ts_us = pl.when(present["ts"]).then(values["ts"]).otherwise(ms * 1000)
-    trace = values["trace_id"]
-    service, host = values["service"], values["host"]
-    out = df.select(
-        ts=ts_us.cast(pl.Datetime("us", "UTC")),
-        level=pl.when(present["level"]).then(values["level"]).otherwise(pl.lit("INFO")),
-        service=pl.when(service.is_null() | (service == ""))
-        .then(pl.lit("unknown"))
-        .otherwise(service),
-        host=pl.when(host.is_null() | (host == "")).then(pl.lit("unknown")).otherwise(host),
-        message=pl.when(present["message"]).then(values["message"]).otherwise(pl.lit("")),
-        trace_id=pl.when(trace == "").then(pl.lit(None, pl.String)).otherwise(trace),
-        attrs=_attrs(df, keys, chosen, present["ts"]),
-        stream_id=pl.col("sid"),
-        ingested_at=(ms * 1000).cast(pl.Datetime("us", "UTC")),
-        _ok=pl.all_horizontal(ok) if ok else pl.lit(True),
+    def value(column: str, default: pl.Expr) -> pl.Expr:
+        if f"__{column}" not in step:
+            return default
+        return pl.when(pl.col(f"__has_{column}")).then(pl.col(f"__{column}")).otherwise(default)
+
+    ms = pl.col("__sid").str.head(pl.col("__sid").str.find("-", literal=True)).cast(pl.Int64)
+    none = pl.lit(None, pl.String)
+    trace, service, host = value("trace_id", none), value("service", none), value("host", none)
+    has_ts = pl.col("__has_ts") if "__ts" in step else pl.lit(False)
+    out = (
+        df.lazy()
+        .with_columns(**step)
+        .select(
+            ts=value("ts", ms * 1000).cast(pl.Datetime("us", "UTC")),
+            level=value("level", pl.lit("INFO")),
+            service=pl.when(service.is_null() | (service == ""))
+            .then(pl.lit("unknown"))
+            .otherwise(service),
+            host=pl.when(host.is_null() | (host == "")).then(pl.lit("unknown")).otherwise(host),
+            message=value("message", pl.lit("")),
+            trace_id=pl.when(trace == "").then(pl.lit(None, pl.String)).otherwise(trace),
+            attrs=_attrs(df, keys, chosen, has_ts),
+            stream_id=pl.col("__sid"),
+            ingested_at=(ms * 1000).cast(pl.Datetime("us", "UTC")),
+            _ok=pl.all_horizontal(ok) if ok else pl.lit(True),
+        )
+        .collect()
     )
-    taken = out.filter(pl.col("_ok")).drop("_ok")
-    not_taken = out.with_row_index("_i").filter(~pl.col("_ok")).get_column("_i").to_list()
+    if out.get_column("_ok").all():
+        taken, not_taken = out, []
+    else:
+        taken = out.filter(pl.col("_ok"))
+        not_taken = out.with_row_index("_i").filter(~pl.col("_ok")).get_column("_i").to_list()
 
     schema = arrow_schema()
     arrays = [
