@@ -231,7 +231,10 @@ def _frame_rows(
     from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
     from ingest.writer import partition_columns
 
-    sid = pl.Series(ids, dtype=pl.Binary).cast(pl.String)
+    # The ids as a column of the frame, not a literal: a frame with no scalar column at all
+    # (`{}`, only nested values) has no height of its own.
+    sid = pl.Series("__sid", ids, dtype=pl.Binary).cast(pl.String)
+    df = df.hstack([sid]) if df.width else sid.to_frame()
     dtypes = {key: df.schema[column] for column, key in keys.items()}
     col = {key: pl.col(column) for column, key in keys.items()}
 
@@ -246,7 +249,7 @@ def _frame_rows(
 
     chosen: dict[str, pl.Expr] = {}
     """key -> 'this key feeds its column in this row' (the best-ranked present alias)."""
-    step: dict[str, pl.Expr] = {"__sid": pl.lit(sid)}
+    step: dict[str, pl.Expr] = {}
     for column, names in ALIASES.items():
         any_present: pl.Expr = pl.lit(False)
         parts = []

@@ -411,6 +411,28 @@ def test_time_forms_on_a_cold_lane(doc: str) -> None:
     assert_lane_exact([doc])
 
 
+NO_SCALAR = [
+    "{}",
+    "{ }",
+    '{"a":{"b":1}}',
+    '{"a":[1,2]}',
+    '{"a":{"x":1},"b":[]}',
+    '{"a":' * 80 + "1" + "}" * 80,
+]
+
+
+@pytest.mark.parametrize("doc", NO_SCALAR, ids=doc_id)
+def test_docs_without_a_scalar_value_on_a_cold_lane(doc: str) -> None:
+    """No column survives the nested-value filter (or there is none): the rows still count.
+    Regression: such a batch once came back as neither rows nor leftovers, and ingest
+    acknowledged the entry without a row or a dead letter."""
+    assert_lane_exact([doc])
+
+
+def test_a_batch_without_any_scalar_value_on_a_cold_lane() -> None:
+    assert_lane_exact(NO_SCALAR)
+
+
 def test_corpus_in_one_batch(lane_state: str) -> None:
     assert_lane_exact(CORPUS)
 
