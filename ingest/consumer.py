@@ -646,6 +646,12 @@ class Consumer:
                 if max(map(len, docs)) + max(len(entry[1][0]) for entry in entries) > max_bytes:
                     raise _Oversize
                 table, left = columnar.decode_json(ids, docs)
+            if table.num_rows + len(left) != len(entries):
+                # Every entry must come back as a row or a leftover: one that came back as
+                # neither would be acknowledged with no row and no dead letter.
+                raise _LaneMiscount(
+                    f"{table.num_rows} rows and {len(left)} left for {len(entries)} entries"
+                )
         except Exception as exc:  # noqa: BLE001 - the per-entry path below decodes them all
             if not isinstance(exc, _Oversize):
                 log.warning(
@@ -812,6 +818,10 @@ def _done_future(fn: Callable[[Any], Any], b: Any) -> Future[Any]:
 
 class CommitFailed(Exception):
     """The lake refused a commit; the batch stays unacknowledged."""
+
+
+class _LaneMiscount(Exception):
+    """The columnar decoder lost or repeated entries (a bug): the chunk is decoded one by one."""
 
 
 class _Oversize(Exception):

@@ -342,6 +342,28 @@ def test_ingest_collects_cycles_on_its_own_schedule_then_gives_the_collector_bac
     assert gc.isenabled()
 
 
+def test_a_columnar_decoder_that_loses_entries_is_caught_and_nothing_is_lost(
+    env: dict[str, str],
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ingest import columnar
+
+    assert run_logs(["gen", "--count", "3000", "--shape", "json"], env).returncode == 0
+    decode_json = columnar.decode_json
+
+    def loses_every_other_row(ids, docs):  # type: ignore[no-untyped-def]
+        table, left = decode_json(ids, docs)
+        return table.take(list(range(0, table.num_rows, 2))), left
+
+    monkeypatch.setattr(columnar, "decode_json", loses_every_other_row)
+    settings = dataclasses.replace(config.load().settings, read_count=1000)
+    stats = consumer_mod.Consumer(settings, drain=True).run()
+    assert stats.ingested == 3000 and len(set(lake_ids(data_dir))) == 3000
+    assert "columnar decoding failed (_LaneMiscount" in caplog.text
+
+
 def test_our_own_log_lines_as_json_for_containers(
     env: dict[str, str], redis_proc: RedisProc
 ) -> None:
