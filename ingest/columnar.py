@@ -57,11 +57,13 @@ def decode_json(ids: Sequence[bytes], docs: Sequence[bytes]) -> tuple[pa.Table, 
     from ingest.schema import arrow_schema
 
     positions = _clean(docs)
-    left = set(range(len(docs))).difference(positions)
+    whole = len(positions) == len(docs)
+    left = set() if whole else set(range(len(docs))).difference(positions)
     tables = []
     refused: list[int] = []
     for parsed, chunk in _read_chunks(docs, positions, refused):
-        table, not_taken = _rows(parsed, [ids[i] for i in chunk])
+        # Most calls parse every doc in one go: no need to gather ids by position then.
+        table, not_taken = _rows(parsed, ids if len(chunk) == len(ids) else [ids[i] for i in chunk])
         tables.append(table)
         left.update(chunk[i] for i in not_taken)
     left.update(refused)
@@ -153,7 +155,7 @@ def _read_chunks(
         chunk = stack.pop()
         if not chunk:
             continue
-        parsed = _read([docs[i] for i in chunk])
+        parsed = _read(docs if len(chunk) == len(docs) else [docs[i] for i in chunk])
         if parsed is not None and parsed.num_rows == len(chunk):
             yield parsed, chunk
         elif len(chunk) <= MIN_CHUNK:
@@ -163,7 +165,7 @@ def _read_chunks(
             stack += [chunk[half:], chunk[:half]]
 
 
-def _read(lines: list[bytes]) -> pa.Table | None:
+def _read(lines: Sequence[bytes]) -> pa.Table | None:
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -191,7 +193,7 @@ def _read(lines: list[bytes]) -> pa.Table | None:
     return None
 
 
-def _rows(parsed: pa.Table, ids: list[bytes]) -> tuple[pa.Table, list[int]]:
+def _rows(parsed: pa.Table, ids: Sequence[bytes]) -> tuple[pa.Table, list[int]]:
     """The `logs` rows of one parsed chunk, and the indexes of rows left to the per-entry path."""
     import polars as pl
     import pyarrow as pa
@@ -218,7 +220,7 @@ def _rows(parsed: pa.Table, ids: list[bytes]) -> tuple[pa.Table, list[int]]:
 
 
 def _frame_rows(
-    df: pl.DataFrame, keys: dict[str, str], ids: list[bytes], nested: pa.Array | None
+    df: pl.DataFrame, keys: dict[str, str], ids: Sequence[bytes], nested: pa.Array | None
 ) -> tuple[pa.Table, list[int]]:
     """Rows of a frame of scalar values (`keys`: column -> the entry's key; null: absent), and
     the indexes of rows left to the per-entry path. `nested`: rows holding a nested value.
