@@ -13,6 +13,9 @@ ingest process's peak RSS. With --repeat, ceiling and ingest alternate over the 
 A drain's time includes a fixed start-up (imports, opening the lake, the final empty read),
 measured here as `logs ingest --drain` over an empty stream; "ratio less start-up" divides the
 entries by the drain's time minus that, the rate a long-running consumer holds.
+
+CPU per entry (this process or `logs ingest`, plus redis-server's own) is printed too: it
+moves far less than wall time on a shared machine, so it is the figure to compare commits by.
 """
 
 from __future__ import annotations
@@ -67,10 +70,19 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("redis-server did not start")
 
 
-def ceiling(client: redis.Redis, stream: str, total: int, group: str) -> float:
-    """Entries/s of XREADGROUP COUNT 10000 + pipelined XACK with no decoding at all."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ceiling(client: redis.Redis, stream: str, total: int, group: str) -> tuple[float, float]:
+    """Entries/s of XREADGROUP COUNT 10000 + pipelined XACK with no decoding at all, and the CPU
+    seconds it took here and in Redis."""
     client.set_response_callback("XREADGROUP", lambda r, **kw: r)
     seen = 0
+    server = client.info("server")["process_id"]
+    cpu = time.process_time() + cpu_seconds(server)
     started = time.perf_counter()
     while seen < total:
         reply = client.execute_command(
@@ -79,12 +91,15 @@ def ceiling(client: redis.Redis, stream: str, total: int, group: str) -> float:
         batch = reply[0][1]
         client.execute_command("XACK", stream, group, *[e[0] for e in batch])
         seen += len(batch)
-    return total / (time.perf_counter() - started)
+    rate = total / (time.perf_counter() - started)
+    return rate, time.process_time() + cpu_seconds(server) - cpu
 
 
-def run_ingest(port: int, stream: str, group: str, data_dir: Path) -> tuple[int, float, int, str]:
-    """`logs ingest --drain` in a process of its own: entries, seconds (as it reports them), its
-    peak RSS (MB), its last line."""
+def run_ingest(
+    port: int, server: int, stream: str, group: str, data_dir: Path
+) -> tuple[int, float, float, int, str]:
+    """`logs ingest --drain` in a process of its own: entries, seconds (as it reports them), CPU
+    seconds (its own and redis-server's, pid `server`), its peak RSS (MB), its last line."""
     env = {
         "LOGS_REDIS_URL": f"redis://127.0.0.1:{port}/0",
         "LOGS_STREAM": stream,
@@ -92,6 +107,7 @@ def run_ingest(port: int, stream: str, group: str, data_dir: Path) -> tuple[int,
         "LOGS_DATA_DIR": str(data_dir),
         "PATH": "/usr/bin:/bin",
     }
+    redis_cpu = cpu_seconds(server)
     with tempfile.TemporaryFile() as err_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ingest", "-q", "ingest", "--drain", "--consumer", "bench"],
@@ -101,6 +117,7 @@ def run_ingest(port: int, stream: str, group: str, data_dir: Path) -> tuple[int,
             cwd=ROOT,
         )
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
+        cpu = usage.ru_utime + usage.ru_stime + cpu_seconds(server) - redis_cpu
         proc.returncode = os.waitstatus_to_exitcode(status)
         err_file.seek(0)
         err = err_file.read().decode()
@@ -108,7 +125,7 @@ def run_ingest(port: int, stream: str, group: str, data_dir: Path) -> tuple[int,
     if proc.returncode != 0 or not match:
         raise SystemExit(f"ingest failed ({proc.returncode}): {err}")
     n, seconds = int(match.group(1)), float(match.group(2))
-    return n, seconds, usage.ru_maxrss // 1024, err.strip().splitlines()[-1]
+    return n, seconds, cpu, usage.ru_maxrss // 1024, err.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -122,8 +139,11 @@ def main() -> None:
     client = redis.Redis(port=port, protocol=2)  # RESP2, as the consumer speaks
     rows = []
     try:
-        empty = [run_ingest(port, "bench-empty", f"e{r}", work / f"empty-{r}") for r in range(3)]
-        startup = statistics.median(seconds for _, seconds, _, _ in empty)
+        empty = [
+            run_ingest(port, proc.pid, "bench-empty", f"e{r}", work / f"empty-{r}")
+            for r in range(3)
+        ]
+        startup = statistics.median(seconds for _, seconds, _, _, _ in empty)
         for shape in args.shapes.split(","):
             stream = f"bench-{shape}"
             xadd_all(client, stream, entries(args.count, hours=3, seed=1, shape=shape))
@@ -133,24 +153,29 @@ def main() -> None:
                 client.xgroup_create(stream, f"ceiling{r}", id="0")
                 client.xgroup_create(stream, f"ingest{r}", id="0")
             for r in range(args.repeat):
-                top = ceiling(client, stream, args.count, f"ceiling{r}")
-                n, seconds, rss, line = run_ingest(
-                    port, stream, f"ingest{r}", work / f"data-{shape}-{r}"
+                top, top_cpu = ceiling(client, stream, args.count, f"ceiling{r}")
+                n, seconds, cpu, rss, line = run_ingest(
+                    port, proc.pid, stream, f"ingest{r}", work / f"data-{shape}-{r}"
                 )
                 steady = n / (seconds - startup) / top
-                rows.append((shape, top, n / seconds, n / seconds / top, steady, rss))
+                per_entry = (top_cpu / args.count * 1e6, cpu / n * 1e6)
+                rows.append((shape, top, n / seconds, n / seconds / top, steady, rss, *per_entry))
                 print(f"{shape}: {line}", file=sys.stderr)
     finally:
         proc.kill()
         shutil.rmtree(work, ignore_errors=True)
     print(f"entries: {args.count} per shape, 3 event hours, one ingest process")
     print(f"start-up of a drain over an empty stream: {startup:.2f} s (median of 3)")
+    print("CPU µs/entry, Redis's included: the ceiling's loop; `logs ingest`, start-up included")
     print(
-        f"{'shape':8} {'ceiling/s':>12} {'ingest/s':>12} {'ratio':>7} "
-        f"{'ratio less start-up':>20} {'ingest RSS MB':>14}"
+        f"{'shape':8} {'ceiling/s':>10} {'ingest/s':>10} {'ratio':>6} {'less start-up':>14} "
+        f"{'ingest RSS MB':>14} {'CPU ceiling':>12} {'CPU ingest':>11}"
     )
-    for shape, top, rate, ratio, steady, rss in rows:
-        print(f"{shape:8} {top:12,.0f} {rate:12,.0f} {ratio:7.2f} {steady:20.2f} {rss:14}")
+    for shape, top, rate, ratio, steady, rss, top_us, us in rows:
+        print(
+            f"{shape:8} {top:10,.0f} {rate:10,.0f} {ratio:6.2f} {steady:14.2f} {rss:14} "
+            f"{top_us:12.1f} {us:11.1f}"
+        )
     if args.repeat > 1:
         for shape in args.shapes.split(","):
             ratios = [row[3] for row in rows if row[0] == shape]
