@@ -856,6 +856,15 @@ def _pause_gc() -> bool:
     return was_on
 
 
+def _arrow_from_malloc() -> None:
+    """Arrow's buffers (the JSON reader's, the batch tables') from the C allocator: mimalloc,
+    Arrow's default, keeps freed pages, and ingest peaked ~55 MB higher with it at the same
+    speed (bench/ingest.py, 4 alternating runs: 406 vs 350 MB)."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def _warm_decoder() -> None:
     from ingest import columnar
 
@@ -900,6 +909,7 @@ def run(settings: Settings, drain: bool = False, install_signals: bool = True) -
     stop = StopSignal()
     if install_signals:
         stop.install()
+    _arrow_from_malloc()
     consumer = Consumer(settings, drain=drain, stop=stop)
     if settings.metrics_port is None:
         return consumer.run()
