@@ -547,17 +547,21 @@ class Consumer:
                 )
                 continue
             # Recovered or claimed entries (with `deliveries`) are decoded right here, to be
-            # committed at once; new ones go down a columnar lane when they fit one.
-            if not deliveries and fields and len(fields) == 2 and fields[1][:1] == b"{":
-                add_json(entry)  # type: ignore[arg-type]
-                nbytes += len(fields[1])
-                continue
-            if not deliveries and fields and len(fields) > 2:
-                size = sum(map(len, fields))
-                if size <= max_bytes:
-                    add_fielded(entry)  # type: ignore[arg-type]
-                    nbytes += size
-                    continue
+            # committed at once; new ones go down a columnar lane when they fit one (an
+            # oversized one is dead-lettered here).
+            if not deliveries and fields:
+                if len(fields) == 2 and fields[1][:1] == b"{":
+                    size = len(fields[0]) + len(fields[1])
+                    if size <= max_bytes:
+                        add_json(entry)  # type: ignore[arg-type]
+                        nbytes += size
+                        continue
+                elif len(fields) > 2:
+                    size = sum(map(len, fields))
+                    if size <= max_bytes:
+                        add_fielded(entry)  # type: ignore[arg-type]
+                        nbytes += size
+                        continue
             try:
                 add_row(decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth))
             except BadEntry as exc:
@@ -642,10 +646,7 @@ class Consumer:
             if lane == "fields":
                 table, left = columnar.decode_fields(ids, [entry[1] for entry in entries])
             else:
-                docs = [entry[1][1] for entry in entries]
-                if max(map(len, docs)) + max(len(entry[1][0]) for entry in entries) > max_bytes:
-                    raise _Oversize
-                table, left = columnar.decode_json(ids, docs)
+                table, left = columnar.decode_json(ids, [entry[1][1] for entry in entries])
             if table.num_rows + len(left) != len(entries):
                 # Every entry must come back as a row or a leftover: one that came back as
                 # neither would be acknowledged with no row and no dead letter.
@@ -653,12 +654,11 @@ class Consumer:
                     f"{table.num_rows} rows and {len(left)} left for {len(entries)} entries"
                 )
         except Exception as exc:  # noqa: BLE001 - the per-entry path below decodes them all
-            if not isinstance(exc, _Oversize):
-                log.warning(
-                    "columnar decoding failed (%s): decoding %d entries one by one",
-                    _one_line(exc),
-                    len(entries),
-                )
+            log.warning(
+                "columnar decoding failed (%s): decoding %d entries one by one",
+                _one_line(exc),
+                len(entries),
+            )
             table, left = None, list(range(len(entries)))
         rows: list[Row] = []
         dead: list[tuple[bytes, list[bytes], str]] = []
@@ -822,10 +822,6 @@ class CommitFailed(Exception):
 
 class _LaneMiscount(Exception):
     """The columnar decoder lost or repeated entries (a bug): the chunk is decoded one by one."""
-
-
-class _Oversize(Exception):
-    """A JSON batch holding an entry over the size limit: decoded entry by entry."""
 
 
 def _assemble(b: _Batch) -> Any:
