@@ -251,7 +251,10 @@ def _frame_rows(
 
     chosen: dict[str, pl.Expr] = {}
     """key -> 'this key feeds its column in this row' (the best-ranked present alias)."""
-    step: dict[str, pl.Expr] = {}
+    # The stream id's milliseconds: ingested_at, and the time of rows without one.
+    step: dict[str, pl.Expr] = {
+        "__ms": pl.col("__sid").str.head(pl.col("__sid").str.find("-", literal=True)).cast(pl.Int64)
+    }
     for column, names in ALIASES.items():
         any_present: pl.Expr = pl.lit(False)
         parts = []
@@ -270,7 +273,7 @@ def _frame_rows(
             return default
         return pl.when(pl.col(f"__has_{column}")).then(pl.col(f"__{column}")).otherwise(default)
 
-    ms = pl.col("__sid").str.head(pl.col("__sid").str.find("-", literal=True)).cast(pl.Int64)
+    ms = pl.col("__ms")
     none = pl.lit(None, pl.String)
     trace, service, host = value("trace_id", none), value("service", none), value("host", none)
     has_ts = pl.col("__has_ts") if "__ts" in step else pl.lit(False)
