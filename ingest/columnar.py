@@ -266,16 +266,18 @@ def _frame_rows(
             continue
         step[f"__has_{column}"] = any_present
         step[f"__{column}"] = pl.coalesce(parts) if len(parts) > 1 else parts[0]
-        ok.append(any_present.not_() | pl.col(f"__{column}").is_not_null())
+        ok.append(pl.col(f"__has_{column}").not_() | pl.col(f"__{column}").is_not_null())
 
-    def value(column: str, default: pl.Expr) -> pl.Expr:
+    def value(column: str, default: pl.Expr | None = None) -> pl.Expr:
+        """The column's value (null where the entry has no key for it), or `default` there."""
         if f"__{column}" not in step:
-            return default
+            return pl.lit(None, pl.String) if default is None else default
+        if default is None:
+            return pl.col(f"__{column}")
         return pl.when(pl.col(f"__has_{column}")).then(pl.col(f"__{column}")).otherwise(default)
 
     ms = pl.col("__ms")
-    none = pl.lit(None, pl.String)
-    trace, service, host = value("trace_id", none), value("service", none), value("host", none)
+    trace, service, host = value("trace_id"), value("service"), value("host")
     has_ts = pl.col("__has_ts") if "__ts" in step else pl.lit(False)
     out = (
         df.lazy()
