@@ -42,6 +42,8 @@ _RFC3339_Z = (
 )
 # `"key":null` as Polars encodes an absent struct field, with its trailing comma.
 _ABSENT_FIELD = r'"(?:[^"\\]|\\.)*":null,?'
+_TS_KEYS = frozenset(ALIASES["ts"])
+_LEVEL_KEYS = frozenset(ALIASES["level"])
 _STRING_FIELDS: set[str] = set()
 """Keys the Arrow reader once typed as timestamps (it does so for ISO-looking strings): they are
 read as strings from then on."""
@@ -239,6 +241,11 @@ def _frame_rows(
     df = df.hstack([sid]) if df.width else sid.to_frame()
     dtypes = {key: df.schema[column] for column, key in keys.items()}
     col = {key: pl.col(column) for column, key in keys.items()}
+    # Text times and levels in their fast forms, by Arrow's kernels (~10x cheaper than the same
+    # as Polars expressions); null where the form does not hold.
+    native = _native_values(df, keys)
+    if native:
+        df = df.hstack(list(native.values()))
 
     ok: list[pl.Expr] = []
     if nested is not None:
@@ -261,7 +268,12 @@ def _frame_rows(
         for key in (n for n in names if n in dtypes):
             chosen[key] = col[key].is_not_null() & any_present.not_()
             any_present = any_present | col[key].is_not_null()
-            parts.append(pl.when(chosen[key]).then(_fast_value(column, col[key], dtypes[key])))
+            fast = (
+                pl.col(native[key].name)
+                if key in native
+                else _fast_value(column, col[key], dtypes[key])
+            )
+            parts.append(pl.when(chosen[key]).then(fast))
         if not parts:
             continue
         step[f"__has_{column}"] = any_present
@@ -313,6 +325,62 @@ def _frame_rows(
     ]
     date, hour = partition_columns(arrays[0])
     return pa.Table.from_arrays([*arrays, date, hour], schema=schema), not_taken
+
+
+def _native_values(df: pl.DataFrame, keys: dict[str, str]) -> dict[str, pl.Series]:
+    """key -> the value a text time or level key gives its column (`_fast_value`), computed
+    with Arrow's kernels, as a `__native` column."""
+    import polars as pl
+
+    out = {}
+    for column, key in keys.items():
+        if df.schema[column] != pl.String:
+            continue
+        if key in _TS_KEYS:
+            values = _rfc3339_arrow(df.get_column(column))
+        elif key in _LEVEL_KEYS:
+            values = _level_arrow(df.get_column(column))
+        else:
+            continue
+        if values is not None:
+            out[key] = values.alias(f"__native{column}")
+    return out
+
+
+def _rfc3339_arrow(text: pl.Series) -> pl.Series | None:
+    """`_rfc3339_us` by Arrow's ISO-8601 cast of the whole seconds and the first six fraction
+    digits; None when some date in the fast form does not exist (30 February), for
+    `_rfc3339_us` to decide row by row."""
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    valid = text.str.contains(_RFC3339_Z)
+    strings = text.to_arrow()
+    if not valid.all():
+        strings = pc.if_else(valid.to_arrow(), strings, pa.scalar(None, strings.type))
+    # `YYYY-MM-DDTHH:MM:SS.ffffff` at most, without the `Z`: the cast reads it as UTC.
+    trimmed = pc.utf8_rtrim(pc.utf8_slice_codeunits(strings, 0, 26), "Z")
+    try:
+        us = pc.cast(pc.cast(trimmed, pa.timestamp("us")), pa.int64())
+    except pa.ArrowInvalid:
+        return None
+    low = pc.min(us).as_py()
+    if low is not None and low < _MIN_US:  # year 0
+        us = pc.if_else(pc.less(us, _MIN_US), pa.scalar(None, pa.int64()), us)
+    return pl.Series(us, dtype=pl.Int64)
+
+
+def _level_arrow(text: pl.Series) -> pl.Series:
+    """The level words of `_LEVEL_FAST` (null for any other text), by Arrow's hash lookup."""
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    words = pa.array(list(_LEVEL_FAST))
+    levels = pa.array(list(_LEVEL_FAST.values()))
+    found = pc.index_in(text.to_arrow(), value_set=words)
+    return pl.Series(pc.take(levels, found), dtype=pl.String)
 
 
 def _fast_value(column: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:

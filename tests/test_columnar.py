@@ -443,6 +443,37 @@ def test_corpus_in_one_shuffled_batch_twice(lane_state: str) -> None:
     assert_lane_exact(docs)
 
 
+FAST_TIMES = [
+    *[f"2026-01-01T10:00:00.{'123456789012'[:k]}Z" for k in range(1, 13)],
+    "2026-01-01T10:00:00Z",
+    "2024-02-29T12:00:00Z",
+    "2026-01-01T23:59:59.999999999Z",
+    "0001-01-01T00:00:00.000001Z",
+    "1969-12-31T23:59:59.5Z",
+]
+FAST_LEVELS = [w for w in LEVELS if isinstance(w, str) and w in ("info", "WARN", "Error", "dbg")]
+
+
+def test_fast_times_and_levels_are_taken_in_a_batch_with_other_forms(lane_state: str) -> None:
+    """RFC 3339 UTC times and level words are read for a whole batch at once (Arrow's cast and
+    hash lookup), other forms beside them null; each fast one is taken, exactly."""
+    fast = [
+        json.dumps({"ts": t, "level": FAST_LEVELS[i % len(FAST_LEVELS)], "message": "m"})
+        for i, t in enumerate(FAST_TIMES)
+    ]
+    other = [json.dumps({"ts": t, "level": "wArN"}) for t in ("2026-01-01T10:00:00+01:00", "bad")]
+    taken, left = assert_lane_exact(fast + other)
+    assert (taken, len(left)) == (len(fast), 2)
+
+
+def test_a_date_that_does_not_exist_leaves_only_its_own_entry(lane_state: str) -> None:
+    """30 February matches the fast form's pattern but fails the batch's one Arrow cast: the
+    batch's times are then read row by row, and the rest are still taken."""
+    fast = [json.dumps({"ts": t, "message": "m"}) for t in FAST_TIMES]
+    taken, left = assert_lane_exact([*fast, json.dumps({"ts": "2023-02-30T12:00:00Z"})])
+    assert (taken, left) == (len(fast), [len(fast)])
+
+
 def test_ints_and_floats_for_one_key_across_a_batch(lane_state: str) -> None:
     values: list[object] = [1, 5.0, 2.5, -3, 0.125, 7, 1e-3, 2**40, 3.0]
     docs = [with_time(x=values[i % len(values)], n=i) for i in range(300)]
