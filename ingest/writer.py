@@ -100,8 +100,10 @@ class LakeWriter:
     def __init__(self, data_dir: Path) -> None:
         self.path = layout.table_path(data_dir)
         self.table = open_table(self.path)
-        # Load Arrow's compute kernels now (~35 ms), not inside the first commit: a consumer
-        # recovering its pending list wants that commit as soon after the re-read as possible.
+
+    def warm(self) -> None:
+        """Load Arrow's compute kernels (~35 ms) ahead of a commit that must follow a read
+        closely (a consumer recovering its pending list), not inside it."""
         rows_to_arrow([])
 
     def commit(self, rows: Sequence[Row]) -> int:

@@ -343,6 +343,11 @@ def test_ingest_collects_cycles_on_its_own_schedule_then_gives_the_collector_bac
     # Automatic collection is off while ingesting, so these passes are the loop's own.
     assert gc.get_stats()[2]["collections"] > full_passes
     assert gc.isenabled()
+    # `logs ingest`'s entry point turns it off earlier (before its imports) and gives it back.
+    assert run_logs(["gen", "--count", "500"], env).returncode == 0
+    stats = consumer_mod.run(settings, drain=True, install_signals=False)
+    assert stats.ingested == 500 and len(lake_ids(data_dir)) == 2500
+    assert gc.isenabled()
 
 
 def test_a_columnar_decoder_that_loses_entries_is_caught_and_nothing_is_lost(
