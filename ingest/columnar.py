@@ -19,6 +19,7 @@ back to `records.decode`, by index; that is also where dead letters are decided:
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -336,18 +337,17 @@ def _native_values(df: pl.DataFrame, keys: dict[str, str]) -> dict[str, pl.Serie
     for column, key in keys.items():
         if df.schema[column] != pl.String:
             continue
-        if key in _TS_KEYS:
-            values = _rfc3339_arrow(df.get_column(column))
-        elif key in _LEVEL_KEYS:
-            values = _level_arrow(df.get_column(column))
-        else:
+        if key not in _TS_KEYS and key not in _LEVEL_KEYS:
             continue
+        # large_string: what Arrow's kernels below take (string_view is not).
+        text = df.get_column(column).to_arrow(compat_level=pl.CompatLevel.oldest())
+        values = _rfc3339_arrow(text) if key in _TS_KEYS else _level_arrow(text)
         if values is not None:
             out[key] = values.alias(f"__native{column}")
     return out
 
 
-def _rfc3339_arrow(text: pl.Series) -> pl.Series | None:
+def _rfc3339_arrow(text: pa.Array) -> pl.Series | None:
     """`_rfc3339_us` by Arrow's ISO-8601 cast of the whole seconds and the first six fraction
     digits; None when some date in the fast form does not exist (30 February), for
     `_rfc3339_us` to decide row by row."""
@@ -355,12 +355,11 @@ def _rfc3339_arrow(text: pl.Series) -> pl.Series | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    valid = text.str.contains(_RFC3339_Z)
-    strings = text.to_arrow()
-    if not valid.all():
-        strings = pc.if_else(valid.to_arrow(), strings, pa.scalar(None, strings.type))
+    valid = pc.match_substring_regex(text, _RFC3339_Z)
+    if not pc.all(valid).as_py():
+        text = pc.if_else(valid, text, pa.scalar(None, text.type))
     # `YYYY-MM-DDTHH:MM:SS.ffffff` at most, without the `Z`: the cast reads it as UTC.
-    trimmed = pc.utf8_rtrim(pc.utf8_slice_codeunits(strings, 0, 26), "Z")
+    trimmed = pc.utf8_rtrim(pc.utf8_slice_codeunits(text, 0, 26), "Z")
     try:
         us = pc.cast(pc.cast(trimmed, pa.timestamp("us")), pa.int64())
     except pa.ArrowInvalid:
@@ -371,16 +370,22 @@ def _rfc3339_arrow(text: pl.Series) -> pl.Series | None:
     return pl.Series(us, dtype=pl.Int64)
 
 
-def _level_arrow(text: pl.Series) -> pl.Series:
+def _level_arrow(text: pa.Array) -> pl.Series:
     """The level words of `_LEVEL_FAST` (null for any other text), by Arrow's hash lookup."""
     import polars as pl
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    words = pa.array(list(_LEVEL_FAST))
-    levels = pa.array(list(_LEVEL_FAST.values()))
-    found = pc.index_in(text.to_arrow(), value_set=words)
+    words, levels = _level_table()
+    found = pc.index_in(text, value_set=words)
     return pl.Series(pc.take(levels, found), dtype=pl.String)
+
+
+@functools.cache
+def _level_table() -> tuple[pa.Array, pa.Array]:
+    """`_LEVEL_FAST` as Arrow arrays: its words (large_string, like the text), their levels."""
+    import pyarrow as pa
+
+    return pa.array(list(_LEVEL_FAST), pa.large_string()), pa.array(list(_LEVEL_FAST.values()))
 
 
 def _fast_value(column: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
