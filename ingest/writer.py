@@ -129,13 +129,16 @@ class LakeWriter:
 def _writer_properties() -> Any:
     """Snappy, as delta-rs writes by default (a bare `WriterProperties()` means uncompressed:
     files twice the size). No dictionary for columns unique per row: trying one costs ~25 % of
-    the write time and makes the file bigger. Compaction rewrites closed hours as zstd."""
+    the write time and makes the file bigger. Nor for messages (generated logs: -10-15 % write
+    CPU, +1 % size). Compaction rewrites closed hours as zstd."""
     from deltalake import ColumnProperties, WriterProperties
 
-    unique = ColumnProperties(dictionary_enabled=False)
+    plain = ColumnProperties(dictionary_enabled=False)
     return WriterProperties(
         compression="SNAPPY",
-        column_properties={name: unique for name in ("ts", "trace_id", "attrs", "stream_id")},
+        column_properties={
+            name: plain for name in ("ts", "trace_id", "attrs", "stream_id", "message")
+        },
     )
 
 
