@@ -36,7 +36,7 @@ class Settings:
     """Entries per XREADGROUP call."""
     block_ms: int = 1000
     """XREADGROUP BLOCK time; the socket timeout is set well above it."""
-    batch_rows: int = 50_000
+    batch_rows: int = 75_000
     """Flush (one Delta commit) once this many rows are buffered..."""
     batch_bytes: int = 64 * 1024 * 1024
     """...or this many bytes of entry payload..."""
