@@ -191,7 +191,7 @@ def test_live_adds_entries_still_in_redis_once(
     data_dir: Path,
 ) -> None:
     client = redis_proc.client()
-    recent = NOW - timedelta(minutes=1)
+    recent = datetime.now(UTC) - timedelta(minutes=1)  # `--since 10m` below counts from now
     added = [
         client.xadd(stream, dict(zip(*[iter(entry(i, recent, service="late"))] * 2, strict=True)))
         for i in range(40)
@@ -327,8 +327,11 @@ QUERY = (
 
 @pytest.fixture
 def small_lake(env: dict[str, str], data_dir: Path) -> list[tuple[object, ...]]:
+    # Times from the test's own start, not the module's import: `since="1h"` below counts
+    # them against the clock, and a slow run reaches this test minutes after the import.
+    now = datetime.now(UTC).replace(microsecond=0)
     items = [
-        (stream_id(i), entry(i, NOW - timedelta(minutes=7 * i), ("INFO", "ERROR")[i % 2]))
+        (stream_id(i), entry(i, now - timedelta(minutes=7 * i), ("INFO", "ERROR")[i % 2]))
         for i in range(55)
     ]
     commit(data_dir, items)
