@@ -240,11 +240,12 @@ def _frame_rows(
     # (`{}`, only nested values) has no height of its own.
     sid = pl.Series("__sid", ids, dtype=pl.Binary).cast(pl.String)
     df = df.hstack([sid]) if df.width else sid.to_frame()
-    dtypes = {key: df.schema[column] for column, key in keys.items()}
+    frame_schema = df.schema  # built anew on each access
+    dtypes = {key: frame_schema[column] for column, key in keys.items()}
     col = {key: pl.col(column) for column, key in keys.items()}
     # Text times and levels in their fast forms, by Arrow's kernels (2-5x cheaper than the same
     # as Polars expressions); null where the form does not hold.
-    native = _native_values(df, keys)
+    native = _native_values(df, keys, dtypes)
     if native:
         df = df.hstack(list(native.values()))
 
@@ -331,14 +332,16 @@ def _frame_rows(
     return pa.Table.from_arrays([*arrays, date, hour], schema=schema), not_taken
 
 
-def _native_values(df: pl.DataFrame, keys: dict[str, str]) -> dict[str, pl.Series]:
+def _native_values(
+    df: pl.DataFrame, keys: dict[str, str], dtypes: dict[str, pl.DataType]
+) -> dict[str, pl.Series]:
     """key -> the value a text time or level key gives its column (`_fast_value`), computed
     with Arrow's kernels, as a `__native` column."""
     import polars as pl
 
     out = {}
     for column, key in keys.items():
-        if df.schema[column] != pl.String:
+        if dtypes[key] != pl.String:
             continue
         if key not in _TS_KEYS and key not in _LEVEL_KEYS:
             continue
