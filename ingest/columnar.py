@@ -10,8 +10,9 @@ back to `records.decode`, by index; that is also where dead letters are decided:
 
 - raw text: invalid UTF-8, raw newlines, lone-surrogate escapes, `NaN`/`Infinity`, and any
   literal `null` (only without one does an absent key read the same as a null value);
-- values: nested objects and arrays, integral floats (was it `5` or `5.0`?), keys whose values
-  change type within a batch (the Arrow reader refuses those: the batch is bisected);
+- values: nested objects and arrays, integral floats written as integers (a column of floats
+  reads `5` as 5.0: the raw text tells which it was), keys whose values change type within a
+  batch (the Arrow reader refuses those: the batch is bisected);
 - columns: time, level, service, host, message or trace values outside the fast forms:
   time as `YYYY-MM-DDTHH:MM:SS[.fraction]Z` or integer epoch s/ms/µs, levels from the word
   table or syslog/pino numbers, the other columns as strings.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -66,7 +68,12 @@ def decode_json(ids: Sequence[bytes], docs: Sequence[bytes]) -> tuple[pa.Table, 
     refused: list[int] = []
     for parsed, chunk in _read_chunks(docs, positions, refused):
         # Most calls parse every doc in one go: no need to gather ids by position then.
-        table, not_taken = _rows(parsed, ids if len(chunk) == len(ids) else [ids[i] for i in chunk])
+        whole_chunk = len(chunk) == len(ids)
+        table, not_taken = _rows(
+            parsed,
+            ids if whole_chunk else [ids[i] for i in chunk],
+            docs if whole_chunk else [docs[i] for i in chunk],
+        )
         tables.append(table)
         left.update(chunk[i] for i in not_taken)
     left.update(refused)
@@ -113,7 +120,7 @@ def decode_fields(
         except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
             left.extend(members)  # some value is not UTF-8: records.decode dead-letters it
             continue
-        table, not_taken = _frame_rows(df, keys, [ids[i] for i in members], None)
+        table, not_taken = _frame_rows(df, keys, [ids[i] for i in members], None, None)
         tables.append(table)
         left.extend(members[i] for i in not_taken)
     if not tables:
@@ -196,8 +203,11 @@ def _read(lines: Sequence[bytes]) -> pa.Table | None:
     return None
 
 
-def _rows(parsed: pa.Table, ids: Sequence[bytes]) -> tuple[pa.Table, list[int]]:
-    """The `logs` rows of one parsed chunk, and the indexes of rows left to the per-entry path."""
+def _rows(
+    parsed: pa.Table, ids: Sequence[bytes], docs: Sequence[bytes]
+) -> tuple[pa.Table, list[int]]:
+    """The `logs` rows of one parsed chunk (`docs`, its raw text), and the indexes of rows left
+    to the per-entry path."""
     import polars as pl
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -219,14 +229,19 @@ def _rows(parsed: pa.Table, ids: Sequence[bytes]) -> tuple[pa.Table, list[int]]:
             nested = valid if nested is None else pc.or_(nested, valid)
     df = pl.from_arrow(pa.table(columns, names=list(keys)) if columns else pa.table({}))
     assert isinstance(df, pl.DataFrame)
-    return _frame_rows(df, keys, ids, nested)
+    return _frame_rows(df, keys, ids, nested, docs)
 
 
 def _frame_rows(
-    df: pl.DataFrame, keys: dict[str, str], ids: Sequence[bytes], nested: pa.Array | None
+    df: pl.DataFrame,
+    keys: dict[str, str],
+    ids: Sequence[bytes],
+    nested: pa.Array | None,
+    docs: Sequence[bytes] | None,
 ) -> tuple[pa.Table, list[int]]:
     """Rows of a frame of scalar values (`keys`: column -> the entry's key; null: absent), and
-    the indexes of rows left to the per-entry path. `nested`: rows holding a nested value.
+    the indexes of rows left to the per-entry path. `nested`: rows holding a nested value;
+    `docs`: the rows' raw JSON text, if they have one.
 
     One lazy query in two steps: each column's value is computed once into a `__` column,
     which the row's checks and its output then share."""
@@ -252,9 +267,12 @@ def _frame_rows(
     ok: list[pl.Expr] = []
     if nested is not None:
         ok.append(pl.lit(pl.Series(nested, dtype=pl.Boolean)).not_())
-    ok += [
-        col[k].is_null() | (col[k] != col[k].floor()) for k, t in dtypes.items() if t == pl.Float64
-    ]
+    # An integral float (5.0) reads the same whether the entry said `5` (an int in attrs) or
+    # `5.0`: rows holding one are taken only if their raw text says float (`_said_floats`).
+    floats = {k: c for c, k in keys.items() if dtypes[k] == pl.Float64}
+    integral = [col[k].is_not_null() & (col[k] == col[k].floor()) for k in floats]
+    # Beyond 2**53 (and for the infinities 1e400 reads as) floats do not say which int it was.
+    exact = [(col[k].abs() < 2**53) | col[k].is_null() for k in floats]
     if dtypes.get("_ts_source", pl.String) != pl.String:
         ok.append(col["_ts_source"].is_null())  # replaced by a string when the time is missing
 
@@ -310,16 +328,25 @@ def _frame_rows(
             stream_id=pl.col("__sid"),
             ingested_at=(ms * 1000).cast(pl.Datetime("us", "UTC")),
             _ok=pl.all_horizontal(ok) if ok else pl.lit(True),
+            _integral=pl.any_horizontal(integral) if integral else pl.lit(False),
+            _exact=pl.all_horizontal(exact) if exact else pl.lit(True),
         )
         # Values are shared by the explicit step above; looking for common subexpressions
         # only costs planning time (~1 ms a call).
         .collect(optimizations=pl.QueryOptFlags(comm_subexpr_elim=False))
     )
-    if out.get_column("_ok").all():
+    good = out.get_column("_ok") & ~out.get_column("_integral")
+    if not good.all() and docs is not None:
+        doubt = out.get_column("_ok") & out.get_column("_integral") & out.get_column("_exact")
+        if doubt.any():
+            said = _said_float_rows(df, floats, doubt.arg_true().to_list(), docs)
+            if said:
+                good = good.clone().scatter(said, True)
+    if good.all():
         taken, not_taken = out, []
     else:
-        taken = out.filter(pl.col("_ok"))
-        not_taken = out.with_row_index("_i").filter(~pl.col("_ok")).get_column("_i").to_list()
+        taken = out.filter(good)
+        not_taken = (~good).arg_true().to_list()
 
     schema = arrow_schema()
     arrays = []
@@ -501,6 +528,37 @@ def _cut_absent(text: pa.Array, names: list[str]) -> pa.Array:
         text = pc.replace_substring(text, f',"{name}":null}}', "}", max_replacements=1)
         text = pc.replace_substring(text, f'{{"{name}":null}}', "{}", max_replacements=1)
     return text
+
+
+def _said_float_rows(
+    df: pl.DataFrame, floats: dict[str, str], rows: list[int], docs: Sequence[bytes]
+) -> list[int]:
+    """Those of `rows` whose integral float values (`floats`: key -> column) are all written as
+    floats in their raw text."""
+    values = df.select(list(floats.values()))[rows].rows()
+    return [
+        i
+        for i, row in zip(rows, values, strict=True)
+        if _said_floats(
+            docs[i], [k for k, v in zip(floats, row, strict=True) if v is not None and v == v // 1]
+        )
+    ]
+
+
+def _said_floats(doc: bytes, keys: list[str]) -> bool:
+    """Whether the JSON text `doc` writes the number of each key as a float (`5.0`, `5e0`), not
+    as an integer (`5`). A key found nowhere as written (escaped in the text, or with characters
+    a pattern would need to escape) counts as no: the entry goes to `records.decode`.
+
+    Nested values never reach here, and inside a string every quote is escaped, so `"key":`
+    followed by a number is the key itself."""
+    for key in keys:
+        if _needs_escape(key):
+            return False
+        found = re.search(rb'"%b"[ \t]*:[ \t]*(-?[0-9][0-9.eE+-]*)' % re.escape(key.encode()), doc)
+        if found is None or not any(c in found.group(1) for c in b".eE"):
+            return False
+    return True
 
 
 def _needs_escape(name: str) -> bool:

@@ -483,6 +483,35 @@ def test_ints_and_floats_for_one_key_across_a_batch(lane_state: str) -> None:
     assert (taken, left) == (300, [])
 
 
+def test_integral_floats_are_taken_when_their_text_says_float(lane_state: str) -> None:
+    """In a column of floats `5` and `5.0` both read as 5.0, yet attrs must keep `5` an int: the
+    raw text decides. Written as floats they are taken; as ints, under escaped keys or beyond
+    2**53 they go to records.decode."""
+    head = '{"ts":"2026-01-01T10:00:00.25Z",'
+    said_float = [
+        f'{head}"x":5.0,"y":1.5}}',
+        f'{head}"x":-0.0}}',
+        f'{head}"x":5e0,"y":2.0}}',
+        f'{head}"x" : 1E2}}',
+        f'{head}"x":\t12.000}}',
+        f'{head}"y":3.0,"n":"say \\"x\\":5 here"}}',
+        f'{head}"x":9007199254740991.0}}',
+    ]
+    said_int = [
+        f'{head}"x":5,"y":1.5}}',
+        f'{head}"x":-0}}',
+        f'{head}"x":5.0,"y":2}}',
+        f'{head}"\\u0078":5.0}}',
+        f'{head}"x":9007199254740992.0}}',
+        f'{head}"n":"\\"x\\":5.0","x":5}}',
+    ]
+    fractions = [f'{head}"x":{i}.5,"y":0.25}}' for i in range(200)]
+    taken, left = assert_lane_exact([*said_float, *said_int, *fractions])
+    first_int = len(said_float)
+    assert left == list(range(first_int, first_int + len(said_int)))
+    assert taken == len(said_float) + len(fractions)
+
+
 @pytest.mark.parametrize("odd", ["1", True, {"k": 1}, [1], "2026-01-01"], ids=doc_id)
 def test_one_entry_of_another_type_is_isolated_by_bisection(odd: object, lane_state: str) -> None:
     docs = [with_time(x=i, message=f"m{i}") for i in range(400)]
