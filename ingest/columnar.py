@@ -311,7 +311,7 @@ def _frame_rows(
     ms = pl.col("__ms")
     trace, service, host = value("trace_id"), value("service"), value("host")
     has_ts = pl.col("__has_ts") if "__ts" in step else pl.lit(False)
-    attrs, absent = _attrs(df, keys, chosen, has_ts)
+    attrs, cuts = _attrs(df, keys, chosen, has_ts)
     out = (
         df.lazy()
         .with_columns(**step)
@@ -353,7 +353,7 @@ def _frame_rows(
     for name in LOG_COLUMN_NAMES[:-2]:
         column = taken.get_column(name).to_arrow()
         if name == "attrs":
-            column = _cut_absent(column, absent)
+            column = _cut_absent(column, cuts)
         arrays.append(column.cast(schema.field(name).type))
     date, hour = partition_columns(arrays[0])
     return pa.Table.from_arrays([*arrays, date, hour], schema=schema), not_taken
@@ -478,9 +478,9 @@ def _epoch_us(col: pl.Expr) -> pl.Expr:
 
 def _attrs(
     df: pl.DataFrame, keys: dict[str, str], chosen: dict[str, pl.Expr], has_ts: pl.Expr
-) -> tuple[pl.Expr, list[str]]:
+) -> tuple[pl.Expr, list[tuple[str, str]]]:
     """Every key not feeding a column, as sorted-key JSON, exactly as records.decode writes it
-    once the keys returned are cut where absent (`_cut_absent`).
+    once the absent keys are cut out by the cuts returned (`_cut_absent`).
 
     Polars encodes an absent key as `"key":null`; with no literal `null` in the raw entries,
     every `null` in the text is one of those, and is cut out."""
@@ -515,18 +515,34 @@ def _attrs(
     encoded = pl.struct(fields).struct.json_encode()
     if any(_needs_escape(n) for n in nullable):
         return encoded.str.replace_all(_ABSENT_FIELD, "").str.replace(r",\}$", "}"), []
-    return encoded, nullable
+    return encoded, _cuts(sorted(names), nullable)
 
 
-def _cut_absent(text: pa.Array, names: list[str]) -> pa.Array:
-    """`"name":null` cut out of encoded attrs, with its comma (by Arrow's substring replace:
-    ~30 % cheaper than the same in Polars)."""
+def _cuts(fields: list[str], nullable: list[str]) -> list[tuple[str, str]]:
+    """What to replace by what, in order, to cut the `nullable` ones of an encoded struct's
+    `fields` (sorted, as encoded) out where they are null: one pass over the text per field,
+    two for the last one only when every field before it may be cut too.
+
+    Every field but the last is followed by a comma; those go first, so the last field then
+    follows a comma if any field before it stayed, else the brace."""
+    *leading, last = fields
+    cuts = [(f'"{name}":null,', "") for name in nullable if name != last]
+    if last in nullable:
+        if any(name not in nullable for name in leading):
+            cuts.append((f',"{last}":null}}', "}"))
+        elif not leading:
+            cuts.append((f'{{"{last}":null}}', "{}"))
+        else:
+            cuts += [(f',"{last}":null}}', "}"), (f'{{"{last}":null}}', "{}")]
+    return cuts
+
+
+def _cut_absent(text: pa.Array, cuts: list[tuple[str, str]]) -> pa.Array:
+    """`_cuts` applied by Arrow's substring replace (~30 % cheaper than the same in Polars)."""
     import pyarrow.compute as pc
 
-    for name in names:
-        text = pc.replace_substring(text, f'"{name}":null,', "")
-        text = pc.replace_substring(text, f',"{name}":null}}', "}", max_replacements=1)
-        text = pc.replace_substring(text, f'{{"{name}":null}}', "{}", max_replacements=1)
+    for pattern, replacement in cuts:
+        text = pc.replace_substring(text, pattern, replacement)
     return text
 
 

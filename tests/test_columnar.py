@@ -483,6 +483,26 @@ def test_ints_and_floats_for_one_key_across_a_batch(lane_state: str) -> None:
     assert (taken, left) == (300, [])
 
 
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [{"x": 1}, {}],
+        [{"a": 1, "x": 2}, {"a": 3}],
+        [{"a": 1, "x": 2}, {"x": 3}, {}],
+        [{"a": 1, "m": 2, "x": 3}, {"m": 4}, {"a": 5}, {"x": 6}, {}],
+    ],
+    ids=lambda shapes: "/".join(",".join(s) or "-" for s in shapes),
+)
+def test_keys_absent_from_some_entries_are_cut_from_attrs(
+    shapes: list[dict[str, int]], lane_state: str
+) -> None:
+    """Every way a key can be absent where others are present, or alone (first, middle, last
+    field of attrs, or all of them): attrs holds only what the entry had."""
+    docs = [with_time(**shapes[i % len(shapes)]) for i in range(64)]
+    taken, left = assert_lane_exact(docs)
+    assert (taken, left) == (len(docs), [])
+
+
 def test_integral_floats_are_taken_when_their_text_says_float(lane_state: str) -> None:
     """In a column of floats `5` and `5.0` both read as 5.0, yet attrs must keep `5` an int: the
     raw text decides. Written as floats they are taken; as ints, under escaped keys or beyond
