@@ -243,8 +243,10 @@ def _frame_rows(
     the indexes of rows left to the per-entry path. `nested`: rows holding a nested value;
     `docs`: the rows' raw JSON text, if they have one.
 
-    One lazy query in two steps: each column's value is computed once into a `__` column,
-    which the row's checks and its output then share."""
+    Two eager steps: each column's value is computed once into a `__` column, which the row's
+    checks and its output then share. (Eager, not one lazy query: planning and optimising a
+    lazy query cost ~1 ms of a 5,000-row chunk's ~9 ms here, and there is nothing to push down
+    in a frame already in memory.)"""
     import polars as pl
     import pyarrow as pa
 
@@ -312,28 +314,21 @@ def _frame_rows(
     trace, service, host = value("trace_id"), value("service"), value("host")
     has_ts = pl.col("__has_ts") if "__ts" in step else pl.lit(False)
     attrs, cuts = _attrs(df, keys, chosen, has_ts)
-    out = (
-        df.lazy()
-        .with_columns(**step)
-        .select(
-            ts=value("ts", ms * 1000).cast(pl.Datetime("us", "UTC")),
-            level=value("level", pl.lit("INFO")),
-            service=pl.when(service.is_null() | (service == ""))
-            .then(pl.lit("unknown"))
-            .otherwise(service),
-            host=pl.when(host.is_null() | (host == "")).then(pl.lit("unknown")).otherwise(host),
-            message=value("message", pl.lit("")),
-            trace_id=pl.when(trace == "").then(pl.lit(None, pl.String)).otherwise(trace),
-            attrs=attrs,
-            stream_id=pl.col("__sid"),
-            ingested_at=(ms * 1000).cast(pl.Datetime("us", "UTC")),
-            _ok=pl.all_horizontal(ok) if ok else pl.lit(True),
-            _integral=pl.any_horizontal(integral) if integral else pl.lit(False),
-            _exact=pl.all_horizontal(exact) if exact else pl.lit(True),
-        )
-        # Values are shared by the explicit step above; looking for common subexpressions
-        # only costs planning time (~1 ms a call).
-        .collect(optimizations=pl.QueryOptFlags(comm_subexpr_elim=False))
+    out = df.with_columns(**step).select(
+        ts=value("ts", ms * 1000).cast(pl.Datetime("us", "UTC")),
+        level=value("level", pl.lit("INFO")),
+        service=pl.when(service.is_null() | (service == ""))
+        .then(pl.lit("unknown"))
+        .otherwise(service),
+        host=pl.when(host.is_null() | (host == "")).then(pl.lit("unknown")).otherwise(host),
+        message=value("message", pl.lit("")),
+        trace_id=pl.when(trace == "").then(pl.lit(None, pl.String)).otherwise(trace),
+        attrs=attrs,
+        stream_id=pl.col("__sid"),
+        ingested_at=(ms * 1000).cast(pl.Datetime("us", "UTC")),
+        _ok=pl.all_horizontal(ok) if ok else pl.lit(True),
+        _integral=pl.any_horizontal(integral) if integral else pl.lit(False),
+        _exact=pl.all_horizontal(exact) if exact else pl.lit(True),
     )
     good = out.get_column("_ok") & ~out.get_column("_integral")
     if not good.all() and docs is not None:
