@@ -1,6 +1,6 @@
 """Ingest throughput: the raw XREADGROUP+XACK ceiling vs `logs ingest --drain`, in one run.
 
-    uv run python bench/ingest.py [--count 300000] [--shapes json,fields] [--repeat 1]
+    uv run python bench/ingest.py [--count 500000] [--shapes json,fields] [--repeat 1]
 
 For each entry shape: prefill a private redis-server (loopback, no persistence) with N
 generated entries; read them all with a bare consumer (hiredis, COUNT 10000, raw replies, no
@@ -131,7 +131,7 @@ def run_ingest(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=300_000)
+    parser.add_argument("--count", type=int, default=500_000)
     parser.add_argument("--shapes", default="json,fields")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
