@@ -494,7 +494,8 @@ def _attrs(
     if not names:
         return pl.lit("{}"), []
     fields, nullable = [], []
-    for name in sorted(names):
+    ordered = sorted(names)  # as records.decode writes attrs, and as `_cuts` expects
+    for name in ordered:
         value = pl.col(column_of[name]) if name in column_of else pl.lit(None, pl.String)
         if name == "_ts_source":
             if df.schema.get(column_of.get(name, ""), pl.String) != pl.String:
@@ -510,7 +511,7 @@ def _attrs(
     encoded = pl.struct(fields).struct.json_encode()
     if any(_needs_escape(n) for n in nullable):
         return encoded.str.replace_all(_ABSENT_FIELD, "").str.replace(r",\}$", "}"), []
-    return encoded, _cuts(sorted(names), nullable)
+    return encoded, _cuts(ordered, nullable)
 
 
 def _cuts(fields: list[str], nullable: list[str]) -> list[tuple[str, str]]:
