@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from ingest.errors import BadEntry
+from ingest.formats.levels import LEVEL_FAST, LEVEL_NUMBERS, normalize_level
 
 _US = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,71 +70,8 @@ _FIELD_TO_COLUMN: dict[str, tuple[str, int]] = {
     name: (column, rank) for column, names in ALIASES.items() for rank, name in enumerate(names)
 }
 
-_LEVEL_WORDS = {
-    "TRACE": "TRACE",
-    "DEBUG": "DEBUG",
-    "DBG": "DEBUG",
-    "INFO": "INFO",
-    "INFORMATION": "INFO",
-    "INFORMATIONAL": "INFO",
-    "NOTICE": "INFO",
-    "INF": "INFO",
-    "WARN": "WARN",
-    "WARNING": "WARN",
-    "WRN": "WARN",
-    "ERR": "ERROR",
-    "ERROR": "ERROR",
-    "ERRO": "ERROR",
-    "FATAL": "FATAL",
-    "CRIT": "FATAL",
-    "CRITICAL": "FATAL",
-    "ALERT": "FATAL",
-    "EMERG": "FATAL",
-    "EMERGENCY": "FATAL",
-    "PANIC": "FATAL",
-}
-# Syslog severities 0-7 (RFC 5424) and pino/bunyan levels 10-60.
-_LEVEL_NUMBERS = {
-    0: "FATAL",
-    1: "FATAL",
-    2: "FATAL",
-    3: "ERROR",
-    4: "WARN",
-    5: "INFO",
-    6: "INFO",
-    7: "DEBUG",
-    10: "TRACE",
-    20: "DEBUG",
-    30: "INFO",
-    40: "WARN",
-    50: "ERROR",
-    60: "FATAL",
-}
-
-
-_LEVEL_FAST = {
-    variant: level
-    for word, level in _LEVEL_WORDS.items()
-    for variant in (word, word.lower(), word.capitalize())
-}
-
-
-def normalize_level(value: Any) -> str:
-    if value is None:
-        return "INFO"
-    if isinstance(value, bool):
-        return str(value).upper()
-    if isinstance(value, int | float):
-        if value == int(value) and int(value) in _LEVEL_NUMBERS:
-            return _LEVEL_NUMBERS[int(value)]
-        return str(value)
-    text = str(value).strip()
-    word = _LEVEL_WORDS.get(text.upper())
-    if word is not None:
-        return word
-    if text.isdecimal() and int(text) in _LEVEL_NUMBERS:
-        return _LEVEL_NUMBERS[int(text)]
-    return text.upper() if text else "INFO"
+_LEVEL_FAST = LEVEL_FAST
+_LEVEL_NUMBERS = LEVEL_NUMBERS
 
 
 def _epoch_to_us(number: float) -> int | None:

@@ -157,7 +157,9 @@ def test_odd_timestamps_fall_back_to_the_stream_id(raw: str) -> None:
         (60, "FATAL"),
         (3, "ERROR"),
         ("4", "WARN"),
-        ("verbose", "VERBOSE"),
+        ("verbose", "TRACE"),
+        ("SEVERE", "ERROR"),
+        ("Information", "INFO"),
         (None, "INFO"),
     ],
 )
