@@ -34,7 +34,8 @@ def any_value(value: Any) -> Any:
     """An OTLP/JSON AnyValue (`{"stringValue": "x"}`, `{"kvlistValue": {"values": [...]}}`, ...)
     -> the plain JSON value it holds. Anything else is returned as it is."""
     if not isinstance(value, Mapping) or len(value) != 1:
-        return value
+        # An AnyValue with no value set (`{}`) is the empty value, not an object.
+        return None if isinstance(value, Mapping) and not value else value
     ((kind, inner),) = value.items()
     if kind == "stringValue" or kind == "boolValue" or kind == "doubleValue":
         return inner
