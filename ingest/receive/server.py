@@ -8,9 +8,12 @@ accepting connections and finish the requests in flight (up to GRACE seconds).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import signal
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ingest.config import Settings
@@ -21,6 +24,8 @@ log = logging.getLogger("logs.receive")
 
 GRACE = 20.0
 """Seconds in-flight requests get to finish after SIGTERM."""
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 PORTS = (
     ("receive_otlp_port", "OTLP/HTTP"),
@@ -109,7 +114,7 @@ def run(settings: Settings, redis_url: str) -> None:
         timeout_graceful_shutdown=int(GRACE),
         timeout_keep_alive=75,  # above the 60-90 s idle timeouts shippers keep connections for
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     where = ", ".join(
         f"{layout.host}:{port} ({' + '.join(what)})" for port, what in layout.ports.items()
     )
@@ -128,6 +133,25 @@ def run(settings: Settings, redis_url: str) -> None:
         if metrics_server is not None:
             metrics_server.close()
     log.info("receive: stopped")
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its graceful stop, so the process would die by the
+        signal; a stop that finished every request in flight exits 0 here, like ingest."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 def _quiet_uvicorn() -> None:
