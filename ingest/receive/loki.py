@@ -10,7 +10,6 @@ Loki answers.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 from typing import Any
@@ -66,7 +65,9 @@ def _push_request() -> Any:
     def message(name: str, *fields: tuple[str, int, int, int, str]) -> None:
         m = proto.message_type.add(name=name)
         for field_name, number, kind, label, type_name in fields:
-            m.field.add(name=field_name, number=number, type=kind, label=label, type_name=type_name)
+            field = m.field.add(name=field_name, number=number, type=kind, label=label)
+            if type_name:
+                field.type_name = type_name
 
     one, many = f.LABEL_OPTIONAL, f.LABEL_REPEATED
     message("PushRequest", ("streams", 1, f.TYPE_MESSAGE, many, ".logproto.StreamAdapter"))
@@ -87,9 +88,10 @@ def _push_request() -> Any:
         ("line", 2, f.TYPE_STRING, one, ""),
         ("structuredMetadata", 3, f.TYPE_MESSAGE, many, ".logproto.LabelPairAdapter"),
     )
-    pool = descriptor_pool.Default()
-    with contextlib.suppress(TypeError):  # already added by an earlier call in this process
-        pool.Add(proto)
+    # A pool of our own: no clash with any other `logproto` a process may have loaded.
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(timestamp_pb2.DESCRIPTOR.serialized_pb)
+    pool.AddSerializedFile(proto.SerializeToString())
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("logproto.PushRequest"))
 
 
