@@ -182,7 +182,10 @@ def test_a_wrong_token_is_401_or_403(receiver: Receiver) -> None:
 def test_ndjson_objects_pass_through_and_text_lines_stay_text(
     receiver: Receiver, redis_proc: RedisProc
 ) -> None:
-    body = b'{"ts":"2026-11-20T10:00:00Z","level":"error","msg":"json one","k":1}\nplain text line\n\n  {"msg":"two"}  \n'
+    body = (
+        b'{"ts":"2026-11-20T10:00:00Z","level":"error","msg":"json one","k":1}\n'
+        b'plain text line\n\n  {"msg":"two"}  \n'
+    )
     status, _, raw = post(receiver.url("loki", "/ingest"), body)
     assert (status, orjson.loads(raw)) == (200, {"accepted": 3})
     raw_entries = [fields for _, fields in entries(redis_proc.client(), receiver.stream)]
