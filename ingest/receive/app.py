@@ -103,7 +103,12 @@ class ReceiverApp:
                     auth.check(self.tokens, headers.get("authorization"))
                 if route.writes:
                     await self.sink.check_backlog()
-                    raw = await body.read(receive, self.limits.max_body, _length(headers))
+                    raw = await body.read(
+                        receive,
+                        self.limits.max_body,
+                        _length(headers),
+                        headers.get("expect", "").lower() == "100-continue",
+                    )
                     size = len(raw)
                     encoding = headers.get("content-encoding", "")
                     if route.own_snappy and encoding.strip().lower() == "snappy":

@@ -16,6 +16,9 @@ from ingest.receive.problems import BadRequest, TooLarge, UnsupportedMedia
 CHUNK = 1 << 20
 """Bytes inflated per step: the most a body can overshoot the limit by before it is refused."""
 
+DRAIN_LIMIT = 256 * 1024 * 1024
+"""Most bytes of a refused body read and dropped so the client gets its 413."""
+
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -23,9 +26,15 @@ def _too_large(limit: int, what: str) -> TooLarge:
     return TooLarge(f"request body {what} exceeds receive_max_body ({limit} bytes)")
 
 
-async def read(receive: Receive, limit: int, declared: int | None) -> bytes:
+async def read(
+    receive: Receive, limit: int, declared: int | None, expect_continue: bool = False
+) -> bytes:
     """The raw body of an ASGI request (chunked or not), refused past `limit` bytes."""
     if declared is not None and declared > limit:
+        if not expect_continue:
+            # The client is sending it anyway: read and drop it, so the 413 reaches a client
+            # that reads its answer only once the body is sent (urllib, requests).
+            await _drain(receive, 0)
         raise _too_large(limit, f"of {declared} bytes")
     parts: list[bytes] = []
     size = 0
@@ -37,11 +46,25 @@ async def read(receive: Receive, limit: int, declared: int | None) -> bytes:
         if chunk:
             size += len(chunk)
             if size > limit:
+                if message.get("more_body", False):
+                    await _drain(receive, size)
                 raise _too_large(limit, "as sent")
             parts.append(chunk)
         if not message.get("more_body", False):
             break
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def _drain(receive: Receive, size: int) -> None:
+    """Read and drop the rest of a refused body, up to DRAIN_LIMIT bytes (past that the
+    connection is closed under the client instead)."""
+    while size <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("client went away")
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def inflate(body: bytes, encoding: str, limit: int) -> bytes:
