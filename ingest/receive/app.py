@@ -188,3 +188,14 @@ async def _respond(send: Send, reply: Reply, method: str) -> None:
     headers.extend(reply.headers)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+def from_env() -> ReceiverApp:
+    """An app from LOGS_* settings, for running under another ASGI server (bench/receive.py
+    compares granian with uvicorn this way): `granian --interface asgi --factory
+    ingest.receive.app:from_env`."""
+    from ingest import config
+    from ingest.redis_conn import resolve_url
+
+    settings = config.load().settings
+    return ReceiverApp(settings, resolve_url(settings))
