@@ -476,7 +476,18 @@ def _py_spy_report(spy: subprocess.Popen[bytes], out: Path) -> None:
         total += n
         leaf = frames[-1]
         own[leaf] = own.get(leaf, 0) + n
-    print(f"  profile ({total} samples, self time):")
+    http = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        leaf = stack.split(";")[-1]
+        if any(
+            part in leaf for part in ("uvicorn", "httptools", "asyncio", "ingest/receive/app.py")
+        ):
+            http += int(count)
+    print(
+        f"  profile ({total} samples, self time; HTTP server, event loop and routing "
+        f"{100 * http / max(total, 1):.1f} %):"
+    )
     for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
         print(f"    {100 * n / total:5.1f} %  {name}")
 

@@ -163,3 +163,16 @@ def test_single_document_endpoints(receiver: Receiver, redis_proc: RedisProc) ->
     (row,) = rows(redis_proc.client(), receiver.stream)
     assert (row.message, row.level) == ("one", "WARN")
     assert attrs(row)["_id"] == "abc"
+
+
+def test_filter_path_trims_the_items_as_logstash_asks(
+    receiver: Receiver, redis_proc: RedisProc
+) -> None:
+    body = b'{"index":{}}\n{"message":"a"}\n{"index":{}}\nnope\n'
+    status, _, raw = post(
+        receiver.url("elastic", "/_bulk?filter_path=errors,items.*.error,items.*.status"), body
+    )
+    assert status == 200
+    items = orjson.loads(raw)["items"]
+    assert items[0] == {"index": {"status": 201}}
+    assert set(items[1]["index"]) == {"status", "error"}

@@ -192,26 +192,44 @@ async def bulk(request: Request, ctx: Context) -> Reply:
             f"{ctx.limits.max_records}"
         )
     ids = await ctx.sink.write(docs) if docs else []
+    keep = _item_filter(request)
     errors = False
     out = []
     for action, item in items:
         slot = item.pop("_slot", None)
-        if slot is not None:
-            stream_id = ids[slot].decode()
-            item.setdefault("_id", stream_id)
-            item.update(
-                _version=1,
-                result="created",
-                _shards={"total": 1, "successful": 1, "failed": 0},
-                _seq_no=slot,
-                _primary_term=1,
-                status=201,
-            )
-        else:
+        if slot is None:
             errors = True
+        else:
+            item = {
+                "_index": item["_index"],
+                "_id": item.get("_id") or ids[slot].decode(),
+                "_version": 1,
+                "result": "created",
+                "_shards": _SHARDS,
+                "_seq_no": slot,
+                "_primary_term": 1,
+                "status": 201,
+            }
+        if keep is not None:
+            item = {k: v for k, v in item.items() if k in keep}
         out.append({action: item})
     took = int((time.monotonic() - started) * 1000)
     return _reply(request, 200, {"took": took, "errors": errors, "items": out}, len(docs))
+
+
+_SHARDS = {"total": 1, "successful": 1, "failed": 0}
+
+
+def _item_filter(request: Request) -> set[str] | None:
+    """`filter_path=errors,items.*.error,items.*.status` (as Logstash asks): the item keys to
+    keep, or None for all. Other paths are not filtered: an answer may say more than asked."""
+    paths = request.query.get("filter_path")
+    if not paths:
+        return None
+    wanted = {
+        p.strip()[len("items.*.") :] for p in paths.split(",") if p.strip().startswith("items.*.")
+    }
+    return wanted or None
 
 
 def _action(line: bytes, number: int) -> tuple[str, dict[str, Any]]:
