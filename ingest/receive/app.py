@@ -9,6 +9,7 @@ metrics and, for any answer that is not 2xx, one access-log line. Unexpected exc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -35,6 +36,10 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+WRITERS = 16
+"""Write requests read and decoded at once; the rest wait their turn. With 32 MiB bodies that
+bounds the bodies held to ~0.5 GB (the event loop works on one at a time anyway)."""
+
 _ROUTERS = (hec.route, loki.route, ndjson.route, elastic.route)
 
 
@@ -54,6 +59,7 @@ class ReceiverApp:
         self.sink = Sink(redis_url, settings.stream, settings.group, settings.receive_max_lag)
         self.ctx = Context(self.sink, self.limits)
         self.metrics = ReceiveMetrics()
+        self._writers = asyncio.Semaphore(WRITERS)
 
     def route(self, method: str, path: str) -> Route | None:
         found = otlp.ROUTES.get((method, path))
@@ -93,7 +99,6 @@ class ReceiverApp:
         )
         route = self.route(method, path)
         protocol = route.protocol if route else "other"
-        size = 0
         problem: Problem | None = None
         try:
             if route is None:
@@ -103,18 +108,11 @@ class ReceiverApp:
                     auth.check(self.tokens, headers.get("authorization"))
                 if route.writes:
                     await self.sink.check_backlog()
-                    raw = await body.read(
-                        receive,
-                        self.limits.max_body,
-                        _length(headers),
-                        headers.get("expect", "").lower() == "100-continue",
-                    )
-                    size = len(raw)
-                    encoding = headers.get("content-encoding", "")
-                    if route.own_snappy and encoding.strip().lower() == "snappy":
-                        encoding = ""
-                    request.body = body.inflate(raw, encoding, self.limits.max_body)
-                reply = await route.handler(request, self.ctx)
+                    # Bodies in memory at once are bounded: past WRITERS requests wait here.
+                    async with self._writers:
+                        reply = await self._write(route, request, receive)
+                else:
+                    reply = await route.handler(request, self.ctx)
         except Problem as exc:
             problem = exc
             reply = (route.render if route else _neutral)(exc, request)
@@ -134,6 +132,7 @@ class ReceiverApp:
             problem = Problem(f"internal error ({type(exc).__name__})")
             reply = (route.render if route else _neutral)(problem, request)
         await _respond(send, reply, method)
+        size = request.size
         seconds = time.perf_counter() - started
         self.metrics.observe(protocol, reply.status, reply.records, size, seconds)
         if not 200 <= reply.status < 300:
@@ -149,6 +148,22 @@ class ReceiverApp:
                 seconds * 1000,
                 f": {reason}" if reason else "",
             )
+
+    async def _write(self, route: Route, request: Request, receive: Receive) -> Reply:
+        """Read and inflate the body within the limits, then hand it to the protocol."""
+        headers = request.headers
+        raw = await body.read(
+            receive,
+            self.limits.max_body,
+            _length(headers),
+            headers.get("expect", "").lower() == "100-continue",
+        )
+        request.size = len(raw)
+        encoding = headers.get("content-encoding", "")
+        if route.own_snappy and encoding.strip().lower() == "snappy":
+            encoding = ""
+        request.body = body.inflate(raw, encoding, self.limits.max_body)
+        return await route.handler(request, self.ctx)
 
     async def _own(self, request: Request) -> Reply:
         """`/healthz` and `/metrics`; anything else is not ours."""

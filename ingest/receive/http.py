@@ -22,6 +22,8 @@ class Request:
     """Lower-cased names; a repeated header keeps its last value."""
     client: str
     body: bytes = b""
+    size: int = 0
+    """Body bytes as sent (before inflating), for the metrics."""
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)

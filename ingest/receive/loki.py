@@ -150,7 +150,10 @@ def _from_json(body: bytes, tenant: str | None, ctx: Context) -> list[bytes]:
     streams = push.get("streams") if isinstance(push, dict) else None
     if not isinstance(streams, list):
         raise BadRequest('body is not a Loki push request: expected {"streams": [...]}')
-    _count(sum(len(s.get("values") or []) for s in streams if isinstance(s, dict)), ctx)
+    try:
+        _count(sum(len(s.get("values") or []) for s in streams if isinstance(s, dict)), ctx)
+    except TypeError:
+        raise BadRequest("each stream's values must be a list") from None
     docs = []
     for stream in streams:
         if not isinstance(stream, dict):
@@ -158,7 +161,10 @@ def _from_json(body: bytes, tenant: str | None, ctx: Context) -> list[bytes]:
         labels = stream.get("stream") or {}
         if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
             raise BadRequest("stream labels must be an object of strings")
-        for value in stream.get("values") or []:
+        values = stream.get("values") or []
+        if not isinstance(values, list):
+            raise BadRequest("each stream's values must be a list")
+        for value in values:
             if not isinstance(value, list) or len(value) not in (2, 3):
                 raise BadRequest('each value must be ["<unix ns>", "<line>"(, {metadata})]')
             ns = value[0]

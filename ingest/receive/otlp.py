@@ -105,16 +105,20 @@ def _json_docs(body: bytes, ctx: Context) -> tuple[list[bytes], int]:
         raise BadRequest(f"body is not OTLP/JSON: {exc}") from None
     if not isinstance(request, dict):
         raise BadRequest("body is not OTLP/JSON: expected an ExportLogsServiceRequest object")
-    records = list(_json_records(request))
-    _check_count(len(records), ctx)
-    docs: list[bytes] = []
-    rejected = 0
-    for record, doc in zip(records, mapping.request_docs(request), strict=True):
-        content = _has_content(
-            record.get("body"), record.get("attributes"), record.get("eventName")
-        )
-        if not (content and _keep(docs, doc, ctx)):
-            rejected += 1
+    try:
+        records = list(_json_records(request))
+        _check_count(len(records), ctx)
+        docs: list[bytes] = []
+        rejected = 0
+        for record, doc in zip(records, mapping.request_docs(request), strict=True):
+            content = _has_content(
+                record.get("body"), record.get("attributes"), record.get("eventName")
+            )
+            if not (content and _keep(docs, doc, ctx)):
+                rejected += 1
+    except (TypeError, AttributeError) as exc:
+        # A list where an object belongs, a number where a list does: not OTLP/JSON.
+        raise BadRequest(f"body is not OTLP/JSON: {exc}") from None
     return docs, rejected
 
 
