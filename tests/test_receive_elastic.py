@@ -176,3 +176,8 @@ def test_filter_path_trims_the_items_as_logstash_asks(
     items = orjson.loads(raw)["items"]
     assert items[0] == {"index": {"status": 201}}
     assert set(items[1]["index"]) == {"status", "error"}
+
+
+def test_every_answer_says_it_is_elasticsearch(receiver: Receiver) -> None:
+    status, headers, _ = post(receiver.url("elastic", "/_cat/indices"), None, method="GET")  # type: ignore[arg-type]
+    assert status == 404 and headers["x-elastic-product"] == "Elasticsearch"

@@ -6,6 +6,7 @@ the way `logs send` does."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import logging
 
 import cramjam
@@ -167,6 +168,19 @@ def test_bad_pushes_are_400_in_plain_text(
     assert status == 400 and headers["content-type"].startswith("text/plain")
     assert raw.strip() and b"Traceback" not in raw
     assert rows(redis_proc.client(), receiver.stream) == []
+
+
+def test_a_json_push_without_a_content_type_is_read_as_json(
+    receiver: Receiver, redis_proc: RedisProc
+) -> None:
+    push = {"streams": [{"stream": {"app": "x"}, "values": [["1795168800000000000", "no type"]]}]}
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.ports["loki"], timeout=30)
+    conn.request(
+        "POST", PUSH, body=orjson.dumps(push), headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert conn.getresponse().status == 204
+    conn.close()
+    assert [r.message for r in rows(redis_proc.client(), receiver.stream)] == ["no type"]
 
 
 def test_a_wrong_token_is_401_or_403(receiver: Receiver) -> None:

@@ -227,6 +227,8 @@ def test_records_without_anything_to_store_are_refused_in_partial_success(
     ("ctype", "payload"),
     [
         ("application/x-protobuf", b"\xff\xff\xff garbage"),
+        # A body string of invalid UTF-8: the protobuf runtime refuses it.
+        ("application/x-protobuf", b"\n\x0c\x12\n\x12\x08*\x06\n\x04AB\xff\xfe"),
         ("application/json", b'{"resourceLogs": [ not json'),
         ("application/json", b"\xff\xfe invalid utf-8"),
     ],

@@ -201,6 +201,10 @@ async def _respond(send: Send, reply: Reply, method: str) -> None:
     if reply.status != 204:
         headers.append((b"content-length", b"%d" % len(reply.body)))
     headers.extend(reply.headers)
+    if not any(name == b"x-elastic-product" for name, _ in reply.headers):
+        # Elasticsearch clients check this header on every answer, even a 404 of a path this
+        # shim does not serve; it is harmless to the others.
+        headers.append(elastic.PRODUCT_HEADER)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 

@@ -206,14 +206,21 @@ def _from_protobuf(body: bytes, tenant: str | None, ctx: Context, limit: int) ->
 async def push(request: Request, ctx: Context) -> Reply:
     tenant = request.header("x-scope-orgid") or None
     ctype = request.header("content-type").split(";")[0].strip().lower()
+    body = request.body
     if ctype == "application/json":
-        body = request.body
         if request.header("content-encoding").strip().lower() == "snappy":
             body = snappy_block(body, ctx.limits.max_body)
         docs = _from_json(body, tenant, ctx)
+    elif "protobuf" not in ctype and body.lstrip()[:1] == b"{":
+        # Loki takes every other type as protobuf; a JSON body sent without its type (some
+        # scripts) is read as JSON first. A snappy block can start with `{` too (a 123-byte
+        # message): if the JSON reading fails, it is read as protobuf.
+        try:
+            docs = _from_json(body, tenant, ctx)
+        except BadRequest:
+            docs = _from_protobuf(body, tenant, ctx, ctx.limits.max_body)
     else:
-        # Loki reads anything that is not JSON as snappy-framed protobuf.
-        docs = _from_protobuf(request.body, tenant, ctx, ctx.limits.max_body)
+        docs = _from_protobuf(body, tenant, ctx, ctx.limits.max_body)
     for doc in docs:
         if len(doc) + 10 > ctx.limits.max_entry_bytes:
             limit = ctx.limits.max_entry_bytes
