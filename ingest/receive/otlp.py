@@ -11,6 +11,7 @@ do not retry; an undecodable body is a 400 with a `google.rpc.Status`.
 from __future__ import annotations
 
 import base64
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,6 +146,7 @@ def _has_content(body: Any, attributes: Any, event_name: Any) -> bool:
 def _protobuf_docs(body: bytes, ctx: Context) -> tuple[list[bytes], int]:
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+    from opentelemetry.proto.logs.v1 import logs_pb2
 
     try:
         request = logs_service_pb2.ExportLogsServiceRequest.FromString(body)
@@ -156,6 +158,8 @@ def _protobuf_docs(body: bytes, ctx: Context) -> tuple[list[bytes], int]:
     docs: list[bytes] = []
     rejected = 0
     record_doc = mapping.record_doc
+    max_entry = ctx.limits.max_entry_bytes
+    has_event_name = "event_name" in logs_pb2.LogRecord.DESCRIPTOR.fields_by_name
     for resource_logs in request.resource_logs:
         resource = {kv.key: plain(kv.value) for kv in resource_logs.resource.attributes}
         for scope_logs in resource_logs.scope_logs:
@@ -170,35 +174,52 @@ def _protobuf_docs(body: bytes, ctx: Context) -> tuple[list[bytes], int]:
                 }
             )
             for r in scope_logs.log_records:
-                body_kind = r.body.WhichOneof("value")
-                event_name = getattr(r, "event_name", "")
-                has_body = body_kind is not None and (
-                    body_kind != "string_value" or r.body.string_value != ""
-                )
-                if not (has_body or len(r.attributes) or event_name):
+                record_body = r.body
+                body_kind = record_body.WhichOneof("value")
+                attributes = r.attributes
+                event_name = r.event_name if has_event_name else ""
+                if body_kind == "string_value":
+                    message: Any = record_body.string_value
+                    has_body = message != ""
+                else:
+                    has_body = body_kind is not None
+                    # Other bodies in their OTLP/JSON form, read by the mapping exactly as in a
+                    # JSON request.
+                    message = json_value(record_body)
+                if not (has_body or attributes or event_name):
                     rejected += 1
                     continue
+                plain_attrs = {}
+                for kv in attributes:
+                    value = kv.value
+                    getter = _SCALARS.get(value.WhichOneof("value"))  # type: ignore[arg-type]
+                    plain_attrs[kv.key] = getter(value) if getter else plain(value)
                 record = {
                     "timeUnixNano": r.time_unix_nano,
                     "observedTimeUnixNano": r.observed_time_unix_nano,
                     "severityNumber": r.severity_number,
                     "severityText": r.severity_text,
-                    # A string body as itself; others in their OTLP/JSON form, read by the
-                    # mapping exactly as in a JSON request.
-                    "body": r.body.string_value
-                    if body_kind == "string_value"
-                    else json_value(r.body),
+                    "body": message,
                     # Already plain: the mapping takes attributes as a list of key/values or as
                     # a mapping (the latter skips building ~3 dicts per attribute).
-                    "attributes": {kv.key: plain(kv.value) for kv in r.attributes},
+                    "attributes": plain_attrs,
                     "traceId": r.trace_id.hex(),
                     "spanId": r.span_id.hex(),
                     "flags": r.flags,
                     "eventName": event_name,
                 }
-                if not _keep(docs, record_doc(record, resource, scope), ctx):
+                data = entries.dumps(record_doc(record, resource, scope))
+                if len(data) + 10 > max_entry:
                     rejected += 1
+                else:
+                    docs.append(data)
     return docs, rejected
+
+
+_SCALARS = {
+    kind: operator.attrgetter(kind)
+    for kind in ("string_value", "int_value", "double_value", "bool_value")
+}
 
 
 def plain(value: Any) -> Any:
