@@ -10,6 +10,7 @@ metrics and, for any answer that is not 2xx, one access-log line. Unexpected exc
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -36,6 +37,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+GC_EVERY = 30.0
+"""Seconds between full garbage collections (the automatic collector is off while serving)."""
 WRITERS = 16
 """Write requests read and decoded at once; the rest wait their turn. With 32 MiB bodies that
 bounds the bodies held to ~0.5 GB (the event loop works on one at a time anyway)."""
@@ -82,8 +85,16 @@ class ReceiverApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # Decoding a request makes tens of thousands of objects and no cycles: the
+                # automatic collector ran over them again and again (py-spy: orjson.loads of an
+                # OTLP/JSON body ~30 % of the receiver's time, ~8 % without). Collect on a timer.
+                gc.freeze()
+                gc.disable()
+                collector = asyncio.ensure_future(_collect_garbage())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                collector.cancel()
+                gc.enable()
                 await self.sink.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -186,6 +197,12 @@ class ReceiverApp:
                 accepting, reason = False, exc.message
         report = {"ok": accepting, "redis": {"ok": redis_ok}, "reason": reason}
         return Reply(200 if accepting else 503, orjson.dumps(report))
+
+
+async def _collect_garbage() -> None:
+    while True:
+        await asyncio.sleep(GC_EVERY)
+        gc.collect()
 
 
 def _length(headers: dict[str, str]) -> int | None:
