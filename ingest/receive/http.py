@@ -76,7 +76,3 @@ class Route:
     own_snappy: bool = False
     """The body is snappy-framed by the protocol itself: `Content-Encoding: snappy` is not
     decoded again by the app (Loki protobuf clients send that header on snappy bodies)."""
-
-
-def json_reply(status: int, body: bytes, **kwargs: object) -> Reply:
-    return Reply(status, body, "application/json", **kwargs)  # type: ignore[arg-type]
