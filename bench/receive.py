@@ -335,6 +335,12 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the receiver during the closed loop"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open-loop records/s (default: half the closed loop's)",
+    )
     args = parser.parse_args()
     globals()["BATCH"] = args.batch
 
@@ -406,7 +412,7 @@ def main() -> None:
                         stderr=subprocess.DEVNULL,
                     )  # fmt: skip
                     time.sleep(3)  # its start-up, outside the measured window
-                half = rate / 2
+                half = args.rate or rate / 2
                 lat, count, failures = uvloop.run(
                     open_loop(port, requests, half, args.seconds, args.clients * 2)
                 )
