@@ -7,15 +7,19 @@ most the limit plus one chunk has been produced, never held whole in memory.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ingest.receive.problems import BadRequest, TooLarge, UnsupportedMedia
+from ingest.receive.problems import BadRequest, RequestTimeout, TooLarge, UnsupportedMedia
 
 CHUNK = 1 << 20
 """Bytes inflated per step: the most a body can overshoot the limit by before it is refused."""
 
+READ_IDLE = 30.0
+"""Seconds a request body may stall between two chunks before the request is dropped (a
+stalled upload holds one of the app's writer slots)."""
 DRAIN_LIMIT = 256 * 1024 * 1024
 """Most bytes of a refused body read and dropped so the client gets its 413."""
 
@@ -39,9 +43,7 @@ async def read(
     parts: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionResetError("client went away")
+        message = await _next(receive)
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)
@@ -59,12 +61,20 @@ async def _drain(receive: Receive, size: int) -> None:
     """Read and drop the rest of a refused body, up to DRAIN_LIMIT bytes (past that the
     connection is closed under the client instead)."""
     while size <= DRAIN_LIMIT:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionResetError("client went away")
+        message = await _next(receive)
         size += len(message.get("body", b""))
         if not message.get("more_body", False):
             return
+
+
+async def _next(receive: Receive) -> dict[str, Any]:
+    try:
+        message = await asyncio.wait_for(receive(), READ_IDLE)
+    except TimeoutError:
+        raise RequestTimeout(f"request body stalled for {READ_IDLE:.0f} s") from None
+    if message["type"] == "http.disconnect":
+        raise ConnectionResetError("client went away")
+    return message
 
 
 def inflate(body: bytes, encoding: str, limit: int) -> bytes:

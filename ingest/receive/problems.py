@@ -54,6 +54,12 @@ class MethodNotAllowed(Problem):
     status = 405
 
 
+class RequestTimeout(Problem):
+    """The body stopped arriving."""
+
+    status = 408
+
+
 class TooLarge(Problem):
     """Over a configured limit; the message names the limit and its setting."""
 
