@@ -155,6 +155,8 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
             return int(raw)
         if kind.startswith("float"):
             return float(raw)
+        if isinstance(raw, list) and name == "receive_tokens":
+            return ",".join(str(item) for item in raw)  # a TOML array of tokens
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{origin}: {name} must be {kind.split(' ')[0]}, got {raw!r}") from None

@@ -226,3 +226,12 @@ def test_the_compose_receiver_runs_a_real_command_line() -> None:
     assert res.exit_code == 0, res.output
     assert all(p.startswith("127.0.0.1:") for p in service["ports"])
     assert "LOGS_RECEIVE_TOKENS" in service["environment"]
+
+
+def test_tokens_from_a_toml_array(tmp_path: Path) -> None:
+    conf = tmp_path / "logs.toml"
+    conf.write_text('[receive]\nreceive_tokens = ["one", "two"]\n')
+    settings = config.load(config_file=str(conf), env={}).settings
+    from ingest.receive.auth import parse_tokens
+
+    assert parse_tokens(settings.receive_tokens) == (b"one", b"two")
