@@ -26,11 +26,18 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from ingest.records import _LEVEL_FAST, _LEVEL_NUMBERS, _MAX_US, _MIN_US, ALIASES
+from ingest.formats.jsondocs import SPECIAL_KEYS
+from ingest.formats.levels import LEVEL_FAST as _LEVEL_FAST
+from ingest.formats.levels import LEVEL_NUMBERS as _LEVEL_NUMBERS
+from ingest.formats.times import MAX_US as _MAX_US
+from ingest.formats.times import MIN_US as _MIN_US
+from ingest.records import ALIASES, CONDITIONAL
 
 if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
+
+    from ingest.formats.registry import Formats
 
 MIN_CHUNK = 32
 """A chunk the Arrow reader refuses is split in two until the refused entries are isolated;
@@ -77,6 +84,50 @@ def decode_json(ids: Sequence[bytes], docs: Sequence[bytes]) -> tuple[pa.Table, 
         tables.append(table)
         left.update(chunk[i] for i in not_taken)
     left.update(refused)
+    if not tables:
+        return arrow_schema().empty_table(), sorted(left)
+    return pa.concat_tables(tables), sorted(left)
+
+
+def decode_text(
+    ids: Sequence[bytes], texts: Sequence[bytes], formats: Formats | None = None
+) -> tuple[pa.Table, list[int]]:
+    """Like `decode_json`, for entries of one plain-text field: `texts[i]` is its value. Lines
+    are read by the text formats in a batch (formats/textlane.py); logfmt lines become JSON
+    and go through `decode_json`; what neither takes is left, for `records.decode`."""
+    import polars as pl
+    import pyarrow as pa
+
+    from ingest.formats import textlane
+    from ingest.formats.registry import DEFAULT
+    from ingest.schema import arrow_schema
+
+    series = pl.Series(texts, dtype=pl.Binary)
+    try:
+        text = series.cast(pl.String)
+        positions = list(range(len(texts)))
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):  # not all UTF-8
+        valid = [_is_utf8(t) for t in texts]
+        text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
+        positions = [i for i, ok in enumerate(valid) if ok]
+    now_us = [int(ids[i].partition(b"-")[0]) * 1000 for i in positions]
+    batch = textlane.read_batch(text.to_list(), now_us, formats or DEFAULT)
+    left = set(range(len(texts))).difference(positions)
+    left.update(positions[i] for i in batch.left)
+    tables = []
+    if batch.taken:
+        taken = [positions[i] for i in batch.taken]
+        df = batch.frame
+        keys = {f"_{j}": name for j, name in enumerate(df.columns)}
+        df.columns = list(keys)
+        table, not_taken = _frame_rows(df, keys, [ids[i] for i in taken], None, None)
+        tables.append(table)
+        left.update(taken[i] for i in not_taken)
+    if batch.logfmt:
+        rows = [positions[i] for i in batch.logfmt]
+        table, not_taken = decode_json([ids[i] for i in rows], batch.logfmt_json)
+        tables.append(table)
+        left.update(rows[i] for i in not_taken)
     if not tables:
         return arrow_schema().empty_table(), sorted(left)
     return pa.concat_tables(tables), sorted(left)
@@ -275,6 +326,12 @@ def _frame_rows(
     integral = [col[k].is_not_null() & (col[k] == col[k].floor()) for k in floats]
     # Beyond 2**53 (and for the infinities 1e400 reads as) floats do not say which int it was.
     exact = [(col[k].abs() < 2**53) | col[k].is_null() for k in floats]
+    # Documents of a schema that needs more than aliases (jsondocs.special) go one by one.
+    special = [col[k].is_not_null() for k in SPECIAL_KEYS if k in dtypes]
+    if "log" in dtypes and "stream" in dtypes:
+        special.append(col["log"].is_not_null() & col["stream"].is_not_null())
+    if special:
+        ok.append(pl.any_horizontal(special).not_())
     if dtypes.get("_ts_source", pl.String) != pl.String:
         ok.append(col["_ts_source"].is_null())  # replaced by a string when the time is missing
 
@@ -288,8 +345,15 @@ def _frame_rows(
         any_present: pl.Expr = pl.lit(False)
         parts = []
         for key in (n for n in names if n in dtypes):
-            chosen[key] = col[key].is_not_null() & any_present.not_()
-            any_present = any_present | col[key].is_not_null()
+            present = col[key].is_not_null()
+            if key in CONDITIONAL:  # `name` counts only beside `levelname` or `v`
+                beside = [col[k].is_not_null() for k in CONDITIONAL[key] if k in dtypes]
+                present = present & (pl.any_horizontal(beside) if beside else pl.lit(False))
+            chosen[key] = present & any_present.not_()
+            any_present = any_present | present
+            if column != "ts" and dtypes[key] == pl.String:
+                # ANSI codes are cut from columns by records.decode: rows holding one go there.
+                ok.append(present.not_() | col[key].str.contains("\x1b", literal=True).not_())
             fast = (
                 pl.col(native[key].name)
                 if key in native
@@ -484,9 +548,11 @@ def _attrs(
     column_of = {key: column for column, key in keys.items()}
     present = set(column_of)
     # A column's best-ranked key never stays in attrs.
-    top = {
+    # (A conditional alias is not always taken when present, nor is what ranks below it.)
+    firsts = (
         next(n for n in names if n in present) for names in ALIASES.values() if present & set(names)
-    }
+    )
+    top = {n for n in firsts if n not in CONDITIONAL} if present else set()
     names = present - top
     ts_keys = [n for n in ALIASES["ts"] if n in present]
     if not ts_keys or df.get_column(column_of[ts_keys[0]]).null_count():

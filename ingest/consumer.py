@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from ingest import faults
 from ingest.config import Settings, mask_url
 from ingest.errors import BadEntry
+from ingest.formats.registry import Formats, from_settings
 from ingest.procs import pid_alive
-from ingest.records import Row, decode
+from ingest.records import ALIASES, Row, decode_rows
 from ingest.redis_conn import connect, resolve_url
 from ingest.writer import LakeWriter, rows_to_arrow, unique_ids
 
@@ -36,6 +37,12 @@ _Decoded = tuple[Any, list[Row], list[tuple[bytes, list[bytes], str]]]
 """What the columnar lane made of a chunk: an Arrow table, rows decoded one by one, dead letters."""
 
 log = logging.getLogger("logs.ingest")
+
+_SINGLE_VALUE_KEYS = frozenset(
+    name.encode() for column, names in ALIASES.items() if column != "message" for name in names
+)
+"""A lone field named for a column other than the message (`ts`, `level`...) is that column's
+value, not a line of text to parse (records.decode)."""
 
 ACK_CHUNK = 10_000
 READ_AHEAD = 2
@@ -93,7 +100,9 @@ class _Batch:
     json: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
     """Entries of one JSON field, and..."""
     fielded: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
-    """...entries of a field per column, to be decoded together on a decode thread
+    """...entries of a field per column, and..."""
+    text: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
+    """...entries of one plain-text field, to be decoded together on a decode thread
     (columnar.py)..."""
     decoding: list[Future[_Decoded]] = field(default_factory=list)
     """...where earlier chunks of them are being decoded already..."""
@@ -122,6 +131,7 @@ class _Batch:
         self.rows.extend(later.rows)
         self.json.extend(later.json)
         self.fielded.extend(later.fielded)
+        self.text.extend(later.text)
         self.decoding.extend(later.decoding)
         self.lane_count += later.lane_count
         self.parts.extend(later.parts)
@@ -162,6 +172,7 @@ class Consumer:
         self.group = settings.group.encode()
         self.name = settings.consumer.encode()
         self.writer = LakeWriter(settings.data_dir)
+        self.formats: Formats = from_settings(settings)
         self._redis: redis.Redis | None = None
         self._url: str | None = None
         self._batch = _Batch()
@@ -533,9 +544,9 @@ class Consumer:
         max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
         limit = self.s.max_deliveries
         rows, dead = batch.rows, batch.dead
-        add_row, add_json, add_fielded = rows.append, batch.json.append, batch.fielded.append
+        add_json, add_fielded, add_text = batch.json.append, batch.fielded.append, batch.text.append
         batch.ids.extend([entry[0] for entry in entries])
-        lanes_before = len(batch.json) + len(batch.fielded)
+        lanes_before = len(batch.json) + len(batch.fielded) + len(batch.text)
         nbytes = 0
         for entry in entries:
             entry_id, fields = entry
@@ -552,12 +563,17 @@ class Consumer:
             # committed at once; new ones go down a columnar lane when they fit one (an
             # oversized one is dead-lettered here).
             if not deliveries and fields:
-                if len(fields) == 2 and fields[1][:1] == b"{":
+                if len(fields) == 2:
                     size = len(fields[0]) + len(fields[1])
                     if size <= max_bytes:
-                        add_json(entry)  # type: ignore[arg-type]
-                        nbytes += size
-                        continue
+                        if fields[1][:1] == b"{":
+                            add_json(entry)  # type: ignore[arg-type]
+                            nbytes += size
+                            continue
+                        if fields[0] not in _SINGLE_VALUE_KEYS:
+                            add_text(entry)  # type: ignore[arg-type]
+                            nbytes += size
+                            continue
                 elif len(fields) > 2:
                     size = sum(map(len, fields))
                     if size <= max_bytes:
@@ -565,13 +581,21 @@ class Consumer:
                         nbytes += size
                         continue
             try:
-                add_row(decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth))
+                rows.extend(
+                    decode_rows(
+                        entry_id.decode(),
+                        fields,
+                        max_bytes=max_bytes,
+                        max_depth=max_depth,
+                        formats=self.formats,
+                    )
+                )
             except BadEntry as exc:
                 dead.append((entry_id, fields or [], exc.reason))
                 continue
             nbytes += sum(map(len, fields))  # type: ignore[arg-type]
         batch.nbytes += nbytes
-        batch.lane_count += len(batch.json) + len(batch.fielded) - lanes_before
+        batch.lane_count += len(batch.json) + len(batch.fielded) + len(batch.text) - lanes_before
         # Decode on a decode thread while we read on.
         if len(batch.json) >= DECODE_CHUNK:
             pool = self._executor("decode")
@@ -581,6 +605,10 @@ class Consumer:
             pool = self._executor("decode")
             batch.decoding.append(pool.submit(self._decode_lane, batch.fielded, "fields"))
             batch.fielded = []
+        if len(batch.text) >= DECODE_CHUNK:
+            pool = self._executor("decode")
+            batch.decoding.append(pool.submit(self._decode_lane, batch.text, "text"))
+            batch.text = []
         self.stats.read += len(entries)
         faults.crash_point("after_read")
 
@@ -600,19 +628,21 @@ class Consumer:
     def _write(self, b: _Batch) -> None:
         """Collect the batch's decoded JSON chunks, decode what is left of it, and commit it (on
         the commit thread: Delta's Rust writer releases the GIL, so it overlaps with reading)."""
-        if b.json or b.fielded or b.decoding:
+        if b.json or b.fielded or b.text or b.decoding:
             decoded = [f.result() for f in b.decoding]
             if b.json:
                 decoded.append(self._decode_lane(b.json, "json"))
             if b.fielded:
                 decoded.append(self._decode_lane(b.fielded, "fields"))
+            if b.text:
+                decoded.append(self._decode_lane(b.text, "text"))
             for table, rows, dead in decoded:
                 b.parts.append(table)
                 b.rows.extend(rows)
                 b.dead.extend(dead)
                 if rows:
                     b.table = None
-            b.json, b.fielded, b.decoding = [], [], []
+            b.json, b.fielded, b.text, b.decoding = [], [], [], []
         if b.rows or b.parts:
             started = time.perf_counter()
             try:
@@ -635,7 +665,8 @@ class Consumer:
         faults.crash_point("after_commit")
 
     def _decode_lane(self, entries: list[tuple[bytes, list[bytes]]], lane: str) -> _Decoded:
-        """Entries of one lane (`json`: one JSON field; `fields`: a field per column) -> Arrow
+        """Entries of one lane (`json`: one JSON field; `fields`: a field per column; `text`: one
+        plain-text field) -> Arrow
         rows in one go (decode thread). What the columnar decoder leaves (see columnar.py) is
         decoded entry by entry, bad entries becoming dead letters as usual. Never raises: an
         entry no decoder can take is a dead letter, not a stuck batch."""
@@ -647,6 +678,10 @@ class Consumer:
             ids = [entry[0] for entry in entries]
             if lane == "fields":
                 table, left = columnar.decode_fields(ids, [entry[1] for entry in entries])
+            elif lane == "text":
+                table, left = columnar.decode_text(
+                    ids, [entry[1][1] for entry in entries], self.formats
+                )
             else:
                 table, left = columnar.decode_json(ids, [entry[1][1] for entry in entries])
             if table.num_rows + len(left) != len(entries):
@@ -667,8 +702,14 @@ class Consumer:
         for i in left:
             entry_id, fields = entries[i]
             try:
-                rows.append(
-                    decode(entry_id.decode(), fields, max_bytes=max_bytes, max_depth=max_depth)
+                rows.extend(
+                    decode_rows(
+                        entry_id.decode(),
+                        fields,
+                        max_bytes=max_bytes,
+                        max_depth=max_depth,
+                        formats=self.formats,
+                    )
                 )
             except BadEntry as exc:
                 dead.append((entry_id, fields, exc.reason))

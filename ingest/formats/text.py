@@ -7,7 +7,7 @@ keep to what Python's `re` and Rust's `regex` read alike: no look-around, no bac
 `$`/`\\Z`, explicit ASCII classes (`[0-9]`, `[ ]`) rather than `\\d`, `\\s`, `\\w`.
 
 Group names: the time parts of `times.TIME_GROUPS`; `level` (a level word), `lvl` (a letter the
-format defines), `pri` (a syslog PRI), `lv1`/`lv2`/`lv3` (the level word of a generic header);
+format defines), `pri` (a syslog PRI), `lv1`-`lv4` (the level word of a generic header);
 `host`, `service`, `message`, `trace_id`; `sd` (RFC 5424 structured data); every other group is
 an attribute, typed by the format's `types`. A group that did not take part, or holds `-` or
 nothing, is absent (`message` aside). The first format whose pattern matches and whose time
@@ -52,7 +52,7 @@ FACILITIES = [
 ]
 
 CORE_GROUPS = frozenset({"host", "service", "message", "trace_id"})
-LEVEL_GROUPS = ("level", "lv1", "lv2", "lv3")
+LEVEL_GROUPS = ("level", "lv1", "lv2", "lv3", "lv4")
 SPECIAL_GROUPS = frozenset({*TIME_GROUPS, *LEVEL_GROUPS, "lvl", "pri", "sd", "z2"})
 
 
@@ -70,7 +70,10 @@ class TextFormat:
     status_level: bool = False
     """The level follows the HTTP status: 5xx ERROR, 4xx WARN, else INFO."""
     custom: bool = False
-    """Declared by the user in logs.toml; tried before every built-in format."""
+    """Declared by the user in logs.toml (custom.py): a `ts` group holds the whole time, a
+    `level` group any level word or number."""
+    time_format: str | None = None
+    """strptime format of a custom format's `ts` group; None: any form loglake knows."""
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,7 +108,10 @@ def read_match(
     """The canonical document of a line `fmt`'s pattern matched; None when its time is not
     one (the line is then offered to the next format)."""
     doc: dict[str, Any] = {"_format": fmt.name}
-    if fmt.has_time:
+    if fmt.custom:
+        return _read_custom(fmt, groups, line, ctx, doc)
+    if fmt.has_time and (groups.get("H") or groups.get("epoch")):
+        # (A format whose time may be absent, RFC 5424's `-`, takes the line without one.)
         z2 = groups.get("z2")
         if z2 and not groups.get("z"):
             groups = {**groups, "z": z2}
@@ -137,6 +143,29 @@ def read_match(
     sd = groups.get("sd")
     if sd and sd != "-":
         doc.update(structured_data(sd))
+    return doc
+
+
+def _read_custom(
+    fmt: TextFormat, groups: dict[str, str | None], line: str, ctx: TextContext, doc: dict[str, Any]
+) -> dict[str, Any]:
+    from ingest.formats.custom import read_time
+    from ingest.formats.levels import normalize_level
+
+    for name, value in groups.items():
+        if value is None or value == "":
+            continue
+        if name == "ts":
+            us = read_time(value, fmt.time_format, ctx.tz, ctx.now_us)
+            doc["ts"] = rfc3339(us) if us is not None else value  # unread: flagged as _ts_raw
+        elif name == "level":
+            doc["level"] = normalize_level(value)
+        else:
+            doc[name] = value
+    if fmt.whole_message:
+        doc["message"] = line
+    else:
+        doc.setdefault("message", "")
     return doc
 
 
