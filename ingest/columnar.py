@@ -100,7 +100,8 @@ def decode_text(
 
     from ingest.formats import textlane
     from ingest.formats.registry import DEFAULT
-    from ingest.schema import arrow_schema
+    from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
+    from ingest.writer import partition_columns
 
     series = pl.Series(texts, dtype=pl.Binary)
     try:
@@ -110,26 +111,25 @@ def decode_text(
         valid = [_is_utf8(t) for t in texts]
         text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
         positions = [i for i, ok in enumerate(valid) if ok]
-    now_us = [int(ids[i].partition(b"-")[0]) * 1000 for i in positions]
-    batch = textlane.read_batch(text.to_list(), now_us, formats or DEFAULT)
+    whole = len(positions) == len(ids)
+    sids = pl.Series(ids if whole else [ids[i] for i in positions], dtype=pl.Binary)
+    batch = textlane.read_batch(text, sids.cast(pl.String), formats or DEFAULT)
     left = set(range(len(texts))).difference(positions)
     left.update(positions[i] for i in batch.left)
     tables = []
+    schema = arrow_schema()
     if batch.taken:
-        taken = [positions[i] for i in batch.taken]
-        df = batch.frame
-        keys = {f"_{j}": name for j, name in enumerate(df.columns)}
-        df.columns = list(keys)
-        table, not_taken = _frame_rows(df, keys, [ids[i] for i in taken], None, None)
-        tables.append(table)
-        left.update(taken[i] for i in not_taken)
+        rows = batch.frame.to_arrow()
+        arrays = [rows.column(n).cast(schema.field(n).type) for n in LOG_COLUMN_NAMES[:-2]]
+        date, hour = partition_columns(arrays[0])
+        tables.append(pa.Table.from_arrays([*arrays, date, hour], schema=schema))
     if batch.logfmt:
-        rows = [positions[i] for i in batch.logfmt]
-        table, not_taken = decode_json([ids[i] for i in rows], batch.logfmt_json)
+        logfmt_rows = [positions[i] for i in batch.logfmt]
+        table, not_taken = decode_json([ids[i] for i in logfmt_rows], batch.logfmt_json)
         tables.append(table)
-        left.update(rows[i] for i in not_taken)
+        left.update(logfmt_rows[i] for i in not_taken)
     if not tables:
-        return arrow_schema().empty_table(), sorted(left)
+        return schema.empty_table(), sorted(left)
     return pa.concat_tables(tables), sorted(left)
 
 

@@ -292,6 +292,15 @@ _COLUMNS = ("ts", "level", "service", "host", "message", "trace_id")
 _PLANS: dict[tuple[str, ...], tuple[Any, ...]] = {}
 
 
+def missing_columns(doc: dict[str, Any]) -> set[str]:
+    """The columns a document gives no value (`logs send` fills those from its flags); none
+    for a schema that maps itself (OTLP, Docker...)."""
+    plan = _PLANS.get(tuple(doc)) or _plan(tuple(doc))
+    if plan[6]:
+        return set()
+    return {c for c, key in zip(_COLUMNS, plan[:6], strict=True) if key is None or doc[key] == ""}
+
+
 def _rows(stream_id: str, doc: dict[str, Any], formats: Formats) -> list[Row]:
     keys = tuple(doc)
     plan = _PLANS.get(keys) or _plan(keys)

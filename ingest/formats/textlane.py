@@ -1,9 +1,8 @@
 """The text formats read a batch at a time, in Polars (the columnar text lane's first half).
 
-`read_batch` gives, for a batch of text entries, the canonical document of every line it reads
-with certainty, as the columns of one frame (`ts` as RFC 3339 text, `level`, `host`, `service`,
-`message`, `_format` and each format's attributes; null where a document has no such key),
-and leaves the rest to `registry.text_doc`, line by line. It reads exactly as text.py does: the
+`read_batch` gives, for a batch of text entries, the rows (the `logs` columns) of every line
+it reads with certainty, the row `records.decode` makes of that line's canonical document, and
+leaves the rest to `records.decode`, line by line. It reads exactly as text.py does: the
 same patterns (Rust's regex reads them as Python's `re` does), the same arithmetic for times
 (times.py), the same typing of attributes. Lines it leaves: line ends, ANSI codes or a BOM
 (cleaning is the per-entry path's), what looks like JSON, CRI lines (their payload is read
@@ -16,8 +15,8 @@ Polars is imported inside the functions: this package stays light for everything
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ingest.formats import logfmt
@@ -45,9 +44,9 @@ _LEFT_WHOLE = frozenset({"cri"})
 @dataclass
 class Batch:
     frame: Any
-    """pl.DataFrame of the documents read, one row per line taken..."""
+    """pl.DataFrame of the rows read (the `logs` columns but date and hour)..."""
     taken: list[int]
-    """...the positions of those lines..."""
+    """...the positions of the lines they are..."""
     logfmt: list[int]
     """...positions of logfmt lines, and..."""
     logfmt_json: list[bytes]
@@ -56,15 +55,17 @@ class Batch:
     """...and the lines left to the per-entry path."""
 
 
-def read_batch(texts: Sequence[str], now_us: Sequence[int], formats: Formats) -> Batch:
-    """Read `texts` (lines as they arrived; `now_us[i]`: line i's ingest time)."""
+def read_batch(texts: pl.Series, ids: pl.Series, formats: Formats) -> Batch:
+    """Read `texts` (lines as they arrived, a String series) of the entries `ids` (their
+    stream ids, a String series)."""
     import polars as pl
 
     if formats.mine:  # the user's patterns may be Python-only regexes: every line goes there
         return Batch(pl.DataFrame(), [], [], [], list(range(len(texts))))
-    frame = pl.DataFrame(
-        {"text": pl.Series(texts, dtype=pl.String), "now": pl.Series(now_us, dtype=pl.Int64)}
-    ).with_row_index("pos")
+    frame = pl.DataFrame({"text": texts, "sid": ids}).with_row_index("pos")
+    frame = frame.with_columns(
+        now=pl.col("sid").str.head(pl.col("sid").str.find("-", literal=True)).cast(pl.Int64) * 1000
+    )
     guarded = frame.get_column("text").str.contains(_GUARD)
     left: list[int] = guarded.arg_true().to_list() if guarded.any() else []
     rest = frame.filter(guarded.not_()) if left else frame
@@ -88,19 +89,88 @@ def read_batch(texts: Sequence[str], now_us: Sequence[int], formats: Formats) ->
         if fmt.name in _LEFT_WHOLE:
             left.extend(chosen.get_column("pos").to_list())
             continue
-        docs = _read(fmt, chosen, formats)
-        ok = docs.get_column("__ok")
+        rows = _rows(fmt, _read(fmt, chosen, formats))
+        ok = rows.get_column("__ok")
         if not ok.all():
-            left.extend(chosen.get_column("pos").filter(ok.not_()).to_list())
-            docs = docs.filter(ok)
-        taken.extend(docs.get_column("__pos").to_list())
-        taken_frames.append(docs.drop("__ok", "__pos"))
-    if len(rest):
+            left.extend(rows.get_column("__pos").filter(ok.not_()).to_list())
+            rows = rows.filter(ok)
+        taken.extend(rows.get_column("__pos").to_list())
+        taken_frames.append(rows.drop("__ok", "__pos"))
+    if len(rest):  # no format: the line is the message, its time the arrival time
         taken.extend(rest.get_column("pos").to_list())
-        taken_frames.append(rest.select(message=pl.col("text")))
+        taken_frames.append(
+            rest.select(
+                ts=pl.col("now").cast(pl.Datetime("us", "UTC")),
+                level=pl.lit("INFO"),
+                service=pl.lit("unknown"),
+                host=pl.lit("unknown"),
+                message=pl.col("text"),
+                trace_id=pl.lit(None, pl.String),
+                attrs=pl.lit('{"_ts_source":"stream_id"}'),
+                stream_id=pl.col("sid"),
+                ingested_at=pl.col("now").cast(pl.Datetime("us", "UTC")),
+            )
+        )
     frames = [f for f in taken_frames if f.height]
-    joined = pl.concat(frames, how="diagonal") if frames else pl.DataFrame()
+    joined = pl.concat(frames) if frames else pl.DataFrame()
     return Batch(joined, taken, logfmt_rows, logfmt_json, sorted(left))
+
+
+_ROW_COLUMNS = ("ts", "level", "service", "host", "message", "trace_id")
+
+
+def _rows(fmt: TextFormat, docs: pl.DataFrame) -> pl.DataFrame:
+    """The rows of a format's documents, as records._row makes them: absent columns take
+    their defaults, every other key goes to `attrs` (sorted-key JSON, absent keys cut)."""
+    import polars as pl
+
+    from ingest.columnar import _cut_absent, _cuts
+
+    # Attributes null in every row are left out of the struct, not cut from each row's text
+    # afterwards: a cut is a pass over every row (the generic formats' optional pid, thread,
+    # logger, prefix... are mostly absent).
+    nulls = {
+        c: docs.get_column(c).null_count()
+        for c in docs.columns
+        if c not in _ROW_COLUMNS and not c.startswith("__") and c not in ("sid", "now")
+    }
+    names = sorted(c for c, n in nulls.items() if n < docs.height)
+    nullable = [c for c in names if nulls[c]]
+    ts_missing = docs.get_column("ts").null_count() if "ts" in docs.columns else docs.height
+    fields = [pl.col(n) for n in names]
+    if ts_missing:
+        source: pl.Expr
+        if "ts" in docs.columns:
+            source = pl.when(pl.col("ts").is_null()).then(pl.lit("stream_id"))
+            nullable.append("_ts_source")
+        else:
+            source = pl.lit("stream_id")
+        fields.append(source.alias("_ts_source"))
+        names = sorted([*names, "_ts_source"])
+        fields.sort(key=lambda e: e.meta.output_name())
+    attrs = pl.struct(fields).struct.json_encode()
+
+    def column(name: str, default: pl.Expr) -> pl.Expr:
+        return pl.col(name).fill_null(default) if name in docs.columns else default
+
+    out = docs.select(
+        ts=column("ts", pl.col("now")).cast(pl.Datetime("us", "UTC")),
+        level=column("level", pl.lit("INFO")),
+        service=column("service", pl.lit("unknown")),
+        host=column("host", pl.lit("unknown")),
+        message=pl.col("message"),
+        trace_id=column("trace_id", pl.lit(None, pl.String)),
+        attrs=attrs,
+        stream_id=pl.col("sid"),
+        ingested_at=pl.col("now").cast(pl.Datetime("us", "UTC")),
+        __ok=pl.col("__ok"),
+        __pos=pl.col("__pos"),
+    )
+    cuts = _cuts(names, nullable)
+    if cuts:
+        cut = _cut_absent(out.get_column("attrs").to_arrow(), cuts)
+        out = out.with_columns(attrs=pl.Series("attrs", cut, dtype=pl.String))
+    return out
 
 
 def _read(fmt: TextFormat, chosen: pl.DataFrame, formats: Formats) -> pl.DataFrame:
@@ -108,7 +178,13 @@ def _read(fmt: TextFormat, chosen: pl.DataFrame, formats: Formats) -> pl.DataFra
     decide a line (it goes to the per-entry path)."""
     import polars as pl
 
-    groups = chosen.get_column("text").str.extract_groups(f"^(?:{fmt.pattern})").struct.unnest()
+    pattern, sliced = _lane_pattern(fmt)
+    groups = chosen.get_column("text").str.extract_groups(pattern).struct.unnest()
+    if sliced:  # the message is what follows the header
+        head = groups.get_column("__head").str.len_chars()
+        groups = groups.drop("__head").with_columns(
+            message=chosen.get_column("text").str.slice(head)
+        )
     names = set(groups.columns)
     g = {name: pl.col(f"g_{name}") for name in names}
     frame = pl.concat(
@@ -121,14 +197,22 @@ def _read(fmt: TextFormat, chosen: pl.DataFrame, formats: Formats) -> pl.DataFra
             return pl.lit(None, pl.String)
         return pl.when(g[name].is_in(["", "-"]).not_()).then(g[name])
 
-    out: dict[str, pl.Expr] = {"__pos": pl.col("pos"), "_format": pl.lit(fmt.name)}
+    out: dict[str, pl.Expr] = {
+        "__pos": pl.col("pos"),
+        "sid": pl.col("sid"),
+        "now": pl.col("now"),
+        "_format": pl.lit(fmt.name),
+    }
     ok: list[pl.Expr] = []
     if fmt.has_time:
+        # Staged, each step's values computed once into a column (one expression tree for the
+        # whole time would evaluate its shared parts once per use: ~50x slower here).
+        frame = _with_time(frame, g, names, formats)
         has_time = (g["H"].is_not_null() if "H" in names else pl.lit(False)) | (
             g["epoch"].is_not_null() if "epoch" in names else pl.lit(False)
         )
-        us = _time_us(g, names, formats)
-        out["ts"] = pl.when(has_time).then(_rfc3339(us))
+        us = pl.col("__us")
+        out["ts"] = pl.when(has_time).then(us)
         ok.append(has_time.not_() | us.is_not_null())
     level = _level(fmt, g, names)
     if level is not None:
@@ -165,15 +249,26 @@ def _read(fmt: TextFormat, chosen: pl.DataFrame, formats: Formats) -> pl.DataFra
     return frame.select(**out)
 
 
+def _lane_pattern(fmt: TextFormat) -> tuple[str, bool]:
+    """The pattern the lane extracts with, and whether the message is to be sliced off the
+    line after it: a trailing `(?P<message>(?s:.*))` costs Rust's capture engine ~0.5 µs a
+    line, and always holds what follows the rest of the match."""
+    tail = "(?P<message>(?s:.*))"
+    if fmt.pattern.endswith(tail) and fmt.pattern.count("(?P<message>") == 1:
+        return f"^(?P<__head>{fmt.pattern[: -len(tail)]})", True
+    return f"^(?:{fmt.pattern})", False
+
+
 def _level(fmt: TextFormat, g: dict[str, pl.Expr], names: set[str]) -> pl.Expr | None:
     import polars as pl
 
     parts: list[pl.Expr] = []
     for name in LEVEL_GROUPS:
         if name in names:
-            word = g[name].replace_strict(
-                LEVEL_FAST, default=g[name].str.to_uppercase(), return_dtype=pl.String
-            )
+            # As records._row reads text.py's `LEVEL_FAST.get(word) or word.upper()`.
+            upper = g[name].str.to_uppercase()
+            known_upper = upper.replace_strict(LEVEL_FAST, default=upper, return_dtype=pl.String)
+            word = g[name].replace_strict(LEVEL_FAST, default=known_upper, return_dtype=pl.String)
             parts.append(pl.when(g[name] != "").then(word))
     if "lvl" in names:
         parts.append(g["lvl"].replace_strict(LEVEL_LETTERS, default=None, return_dtype=pl.String))
@@ -203,70 +298,138 @@ def _number(g: dict[str, pl.Expr], name: str, names: set[str]) -> pl.Expr:
     return g[name].cast(pl.Int64, strict=False) if name in names else pl.lit(None, pl.Int64)
 
 
-def _time_us(g: dict[str, pl.Expr], names: set[str], formats: Formats) -> pl.Expr:
-    """times.parts_to_us, column-wise: UTC µs, null where the lane cannot decide."""
+def _with_time(
+    frame: pl.DataFrame, g: dict[str, pl.Expr], names: set[str], formats: Formats
+) -> pl.DataFrame:
+    """times.parts_to_us, column-wise, as `__us`: UTC µs, null where the lane cannot decide."""
     import polars as pl
 
     if "epoch" in names:
         whole = g["epoch"].str.extract(r"^([0-9]+)").cast(pl.Int64, strict=False)
-        fraction = g["epoch"].str.extract(r"\.([0-9]+)$")
-        us = whole * 1_000_000 + _fraction(fraction)
-        return pl.when(us.is_between(MIN_US, MAX_US)).then(us)
-    hour, minute = _number(g, "H", names), _number(g, "M", names)
+        us = whole * 1_000_000 + _fraction(g["epoch"].str.extract(r"\.([0-9]+)$"))
+        return frame.with_columns(__us=pl.when(us.is_between(MIN_US, MAX_US)).then(us))
     second = _number(g, "S", names).fill_null(0)
-    micro = _fraction(g["f"]) if "f" in names else pl.lit(0, pl.Int64)
-    clock_ok = (hour <= 23) & (minute <= 59) & (second <= 60)
-    clock = (
-        hour * 3_600_000_000
-        + minute * 60_000_000
-        + pl.when(second == 60).then(59).otherwise(second) * 1_000_000
-        + micro
-    )
     zone = _zone_text(g, names)
-    offset = _offset_us(zone)
-    if "b" in names:
-        month = g["b"].replace_strict(MONTHS, default=None, return_dtype=pl.Int64)
-    else:
-        month = _number(g, "mo", names)
-    day = _number(g, "d", names)
+    parts = {
+        "__hour": _number(g, "H", names),
+        "__minute": _number(g, "M", names),
+        "__second": pl.when(second == 60).then(59).otherwise(second),
+        "__second_ok": second <= 60,
+        "__micro": _fraction(g["f"]) if "f" in names else pl.lit(0, pl.Int64),
+        "__zoned": zone.is_not_null(),
+        "__offset": _offset_us(zone),
+        "__month": g["b"].replace_strict(MONTHS, default=None, return_dtype=pl.Int64)
+        if "b" in names
+        else _number(g, "mo", names),
+        "__day": _number(g, "d", names),
+    }
+    if "Y" in names:
+        parts["__year"] = _number(g, "Y", names)
+    elif "y2" in names:
+        two = _number(g, "y2", names)
+        parts["__year"] = pl.when(two < 69).then(2000 + two).otherwise(1900 + two)
+    frame = frame.with_columns(**parts)
+    hour, minute, month, day = (pl.col(c) for c in ("__hour", "__minute", "__month", "__day"))
+    frame = frame.with_columns(
+        # A zone this reader does not know makes the time no time (times.offset_seconds).
+        __clock_ok=(hour <= 23)
+        & (minute <= 59)
+        & pl.col("__second_ok")
+        & (pl.col("__zoned").not_() | pl.col("__offset").is_not_null()),
+        __clock=hour * 3_600_000_000
+        + minute * 60_000_000
+        + pl.col("__second") * 1_000_000
+        + pl.col("__micro"),
+        __has_date=month.is_not_null() & day.is_not_null(),
+        __now_year=pl.from_epoch("now", time_unit="us").dt.year().cast(pl.Int64),
+    )
+    clock_ok, clock, now = pl.col("__clock_ok"), pl.col("__clock"), pl.col("now")
 
-    def instant(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        """(UTC µs or null, whether the date and clock exist)."""
-        valid = clock_ok & _date_ok(year, month, day)
-        wall = _civil_days(year, month, day) * _DAY + clock
-        utc = pl.when(zone.is_not_null()).then(wall - offset).otherwise(_local(wall, formats))
-        return pl.when(valid).then(utc), valid
+    def utc_of(wall: pl.Expr) -> pl.Expr:
+        if formats.tz is None:  # naive times are UTC: no branch needed
+            return wall - pl.col("__offset").fill_null(0)
+        local = _local(wall, formats)
+        return pl.when(pl.col("__zoned")).then(wall - pl.col("__offset")).otherwise(local)
 
-    now = pl.col("now")
+    # Dates become day numbers by lookup: a batch holds few distinct dates, so each is
+    # computed once in Python (and checked to exist) instead of by ~20 column operations
+    # per candidate year (that cost ~0.6 µs a line).
+    years: dict[str, pl.Expr] = {}
+    has_date = pl.col("__has_date")
+    explicit = "__year" in parts and frame.get_column("__year").null_count() < frame.height
+    if explicit:
+        years["__k_explicit"] = pl.col("__year")
+    if "d" in names:  # no year: the most recent within the slack
+        # Next year's dates are at least Dec 31 in UTC: only an ingest time from Dec 30 on can
+        # reach one within a day. Skipped when no line's can.
+        now_date = pl.from_epoch("now", time_unit="us")
+        year_end = frame.select(
+            ((now_date.dt.month() == 12) & (now_date.dt.day() >= 30)).any()
+        ).item()
+        for k in range(0 if year_end else 1, 3):
+            years[f"__k{k}"] = pl.col("__now_year") + 1 - k
+    frame = frame.with_columns(
+        **{key: year * 10_000 + month * 100 + day for key, year in years.items()}
+    )
+    frame = frame.with_columns(**_day_numbers(frame, list(years)))
+
+    def instant(key: str) -> tuple[pl.Expr, pl.Expr]:
+        valid = clock_ok & pl.col(f"{key}_days").is_not_null()
+        return pl.when(valid).then(utc_of(pl.col(f"{key}_days") * _DAY + clock)), valid
+
+    candidates: dict[str, pl.Expr] = {}
     branches: list[tuple[pl.Expr, pl.Expr]] = []
     """(when, value), tried in order, as parts_to_us decides row by row."""
-    has_date = month.is_not_null() & day.is_not_null()
-    if "Y" in names or "y2" in names:
-        if "Y" in names:
-            year = _number(g, "Y", names)
-        else:
-            two = _number(g, "y2", names)
-            year = pl.when(two < 69).then(2000 + two).otherwise(1900 + two)
-        utc, _ = instant(year, month, day)
-        branches.append(
-            (has_date & year.is_not_null(), pl.when(utc.is_between(MIN_US, MAX_US)).then(utc))
-        )
-    if "d" in names:  # no year: the most recent within the slack
-        this_year = pl.from_epoch(now, time_unit="us").dt.year().cast(pl.Int64)
-        candidates = [instant(this_year + 1 - k, month, day) for k in range(3)]
-        branches.append((has_date, _first_within(candidates, now + YEARLESS_SLACK_US)))
-        branches.append((month.is_not_null() | day.is_not_null(), pl.lit(None, pl.Int64)))
-    # A time of day alone: the most recent day within the slack.
-    today = now // _DAY
-    candidates = []
-    for back in (-1, 0, 1, 2):
-        wall = (today - back) * _DAY + clock
-        utc = pl.when(zone.is_not_null()).then(wall - offset).otherwise(_local(wall, formats))
-        candidates.append((pl.when(clock_ok).then(utc), clock_ok))
-    result = _first_within(candidates, now + DATELESS_SLACK_US)
+    if explicit:
+        utc, _ = instant("__k_explicit")
+        candidates["__explicit"] = pl.when(utc.is_between(MIN_US, MAX_US)).then(utc)
+        branches.append((has_date & pl.col("__year").is_not_null(), pl.col("__explicit")))
+    tries: list[tuple[str, str]] = []
+    if "d" in names:
+        for key in (k for k in years if k != "__k_explicit"):
+            utc, valid = instant(key)
+            candidates[f"{key}_utc"], candidates[f"{key}_valid"] = utc, valid
+            tries.append((f"{key}_utc", f"{key}_valid"))
+        limit = now + YEARLESS_SLACK_US
+        # (Every pattern with a day has a date wherever it has a time: no date-less branch.)
+    else:  # a time of day alone: the most recent day within the slack
+        for back in (-1, 0, 1, 2):
+            utc = pl.when(clock_ok).then(utc_of((now // _DAY - back) * _DAY + clock))
+            candidates[f"__y{back + 1}"], candidates[f"__y{back + 1}_valid"] = utc, clock_ok
+            tries.append((f"__y{back + 1}", f"__y{back + 1}_valid"))
+        limit = now + DATELESS_SLACK_US
+    frame = frame.with_columns(**candidates)
+    result = _first_within([(pl.col(u), pl.col(v)) for u, v in tries], limit)
+    if "d" in names:
+        branches.append((has_date, result))
+        result = pl.lit(None, pl.Int64)
     for when, value in reversed(branches):
         result = pl.when(when).then(value).otherwise(result)
-    return result
+    return frame.with_columns(__us=result)
+
+
+def _day_numbers(frame: pl.DataFrame, keys: list[str]) -> dict[str, pl.Expr]:
+    """`<key>_days`: days since 1970-01-01 of each `yyyymmdd` key column, null for dates that
+    do not exist (years 1-9999, as Python's datetime)."""
+    import polars as pl
+
+    found: set[int] = set()
+    for key in keys:
+        found.update(frame.get_column(key).drop_nulls().unique().to_list())
+    table = {}
+    for number in found:
+        try:
+            day = date(number // 10_000, number // 100 % 100, number % 100)
+        except (ValueError, OverflowError):
+            continue
+        table[number] = day.toordinal() - _EPOCH_ORDINAL
+    return {
+        f"{key}_days": pl.col(key).replace_strict(table, default=None, return_dtype=pl.Int64)
+        for key in keys
+    }
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _first_within(candidates: list[tuple[pl.Expr, pl.Expr]], limit: pl.Expr) -> pl.Expr:
@@ -330,37 +493,29 @@ def _local(wall: pl.Expr, formats: Formats) -> pl.Expr:
 
 
 def _date_ok(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
+    """Whether the date exists (years 1-9999, as Python's datetime). Arithmetic, not
+    when/then: this runs for every candidate year of every line."""
     import polars as pl
 
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    february = (month == 2).cast(pl.Int64)
     days_in_month = (
-        pl.when(month == 2)
-        .then(pl.when(leap).then(29).otherwise(28))
-        .when(month.is_in([4, 6, 9, 11]))
-        .then(30)
-        .otherwise(31)
+        31 - february * (3 - leap.cast(pl.Int64)) - month.is_in([4, 6, 9, 11]).cast(pl.Int64)
     )
-    return year.is_between(1, 9999) & month.is_between(1, 12) & (day >= 1) & (day <= days_in_month)
+    return year.is_between(1, 9999) & month.is_between(1, 12) & day.is_between(1, days_in_month)
 
 
 def _civil_days(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
-    """Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil)."""
+    """Days from 1970-01-01 to a date of years 1-9999 (H. Hinnant's days_from_civil, for
+    non-negative years, where floor division needs no care)."""
     import polars as pl
 
     y = year - (month <= 2).cast(pl.Int64)
-    era = pl.when(y >= 0).then(y).otherwise(y - 399) // 400
+    era = y // 400
     yoe = y - era * 400
-    shifted = pl.when(month > 2).then(month - 3).otherwise(month + 9)
-    doy = (153 * shifted + 2) // 5 + day - 1
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return era * 146_097 + doe - 719_468
-
-
-def _rfc3339(us: pl.Expr) -> pl.Expr:
-    """times.rfc3339, column-wise."""
-    import polars as pl
-
-    return pl.from_epoch(us, time_unit="us").dt.strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
 
 
 def _logfmt_json(lines: pl.Series) -> list[bytes]:
