@@ -26,7 +26,7 @@ _CONTINUATION = re.compile(
     r"|The above exception was the direct cause"
 )
 _HEADER = re.compile(
-    "|".join(re.sub(r"\(\?P<[a-z0-9_]+>", "(?:", form.pattern) for form in TIME_FORMS)
+    "|".join(re.sub(r"\(\?P<[A-Za-z0-9_]+>", "(?:", form.pattern) for form in TIME_FORMS)
     + r"|<[0-9]{1,3}>|[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} |\{"
 )
 """A line that starts with a time, a syslog PRI or a JSON object starts a record."""
@@ -60,13 +60,16 @@ class Joiner:
             return
         yield from self.flush()
         self._lines = [line]
-        self._timed = self.mode == "auto" and _HEADER.match(line) is not None
+        # A JSON line is a record of its own: nothing joins it.
+        self._timed = self.mode == "auto" and line[:1] != "{" and _HEADER.match(line) is not None
 
     def _continues(self, line: str) -> bool:
         if not self._lines or self.mode == "none":
             return False
         if self.start is not None:
             return self.start.search(line) is None
+        if self._lines[0][:1] == "{":
+            return False
         if _CONTINUATION.match(line):
             return True
         return self._timed and _HEADER.match(line) is None and line.strip() != ""
