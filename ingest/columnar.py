@@ -8,14 +8,18 @@ Exactness is the rule: a row this lane emits is the row `records.decode` produce
 value (tests/test_columnar.py holds both to it). Whatever the lane cannot take with certainty goes
 back to `records.decode`, by index; that is also where dead letters are decided:
 
-- raw text: invalid UTF-8, raw newlines, lone-surrogate escapes, `NaN`/`Infinity`, and any
-  literal `null` (only without one does an absent key read the same as a null value);
+- raw text: invalid UTF-8, raw newlines, lone-surrogate escapes, `NaN`/`Infinity`, ANSI
+  escapes (records.decode cuts them from columns), and any literal `null` (only without one
+  does an absent key read the same as a null value);
 - values: nested objects and arrays, integral floats written as integers (a column of floats
   reads `5` as 5.0: the raw text tells which it was), keys whose values change type within a
   batch (the Arrow reader refuses those: the batch is bisected);
 - columns: time, level, service, host, message or trace values outside the fast forms:
   time as `YYYY-MM-DDTHH:MM:SS[.fraction]Z` or integer epoch s/ms/µs, levels from the word
-  table or syslog/pino numbers, the other columns as strings.
+  table or syslog/pino numbers, the other columns as strings;
+- schemas that need more than aliases (formats/jsondocs.py: OTLP, Docker json-file, ...).
+
+Plain-text entries have a lane of their own (`decode_text`, formats/textlane.py).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ MIN_CHUNK = 32
 chunks this small go to the per-entry decoder whole."""
 
 # Raw text that sends an entry to the per-entry decoder.
-_GUARD = r"null|NaN|Infinity|[\r\n]|\\u[dD][89abcdefABCDEF]"
+_GUARD = r"null|NaN|Infinity|[\r\n]|\\u[dD][89abcdefABCDEF]|\\u001[bB]"
 # The per-entry decoder's fast time form; its seconds are parsed by fromisoformat, which refuses
 # a 60th second or a 24th hour, so the pattern does too.
 _RFC3339_Z = (
@@ -103,14 +107,7 @@ def decode_text(
     from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
     from ingest.writer import partition_columns
 
-    series = pl.Series(texts, dtype=pl.Binary)
-    try:
-        text = series.cast(pl.String)
-        positions = list(range(len(texts)))
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):  # not all UTF-8
-        valid = [_is_utf8(t) for t in texts]
-        text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
-        positions = [i for i, ok in enumerate(valid) if ok]
+    text, positions = _utf8(texts)
     whole = len(positions) == len(ids)
     sids = pl.Series(ids if whole else [ids[i] for i in positions], dtype=pl.Binary)
     batch = textlane.read_batch(text, sids.cast(pl.String), formats or DEFAULT)
@@ -181,20 +178,26 @@ def decode_fields(
 
 def _clean(docs: Sequence[bytes]) -> list[int]:
     """Positions of the docs whose raw text passes the guard."""
-    import polars as pl
 
-    series = pl.Series(docs, dtype=pl.Binary)
-    try:
-        text = series.cast(pl.String)
-        positions = list(range(len(docs)))
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):  # not all UTF-8
-        valid = [_is_utf8(d) for d in docs]
-        text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
-        positions = [i for i, ok in enumerate(valid) if ok]
+    text, positions = _utf8(docs)
     clean = text.str.contains(_GUARD).not_()
     if clean.all():
         return positions
     return [p for p, ok in zip(positions, clean.to_list(), strict=True) if ok]
+
+
+def _utf8(values: Sequence[bytes]) -> tuple[pl.Series, list[int]]:
+    """The values that are UTF-8, as a String series, and their positions (invalid UTF-8 is
+    records.decode's to dead-letter)."""
+    import polars as pl
+
+    series = pl.Series(values, dtype=pl.Binary)
+    try:
+        return series.cast(pl.String), list(range(len(values)))
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):  # not all UTF-8
+        valid = [_is_utf8(v) for v in values]
+        text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
+        return text, [i for i, ok in enumerate(valid) if ok]
 
 
 def _is_utf8(doc: bytes) -> bool:
@@ -351,8 +354,9 @@ def _frame_rows(
                 present = present & (pl.any_horizontal(beside) if beside else pl.lit(False))
             chosen[key] = present & any_present.not_()
             any_present = any_present | present
-            if column != "ts" and dtypes[key] == pl.String:
+            if docs is None and column not in ("ts", "trace_id") and dtypes[key] == pl.String:
                 # ANSI codes are cut from columns by records.decode: rows holding one go there.
+                # (JSON text with an escaped ESC never gets here: see _GUARD.)
                 ok.append(present.not_() | col[key].str.contains("\x1b", literal=True).not_())
             fast = (
                 pl.col(native[key].name)

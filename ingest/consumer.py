@@ -545,7 +545,7 @@ class Consumer:
         batch = self._batch
         if not batch:
             batch.started = time.monotonic()
-        max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
+        max_bytes = self.s.max_entry_bytes
         limit = self.s.max_deliveries
         rows, dead = batch.rows, batch.dead
         add_json, add_fielded, add_text = batch.json.append, batch.fielded.append, batch.text.append
@@ -585,15 +585,7 @@ class Consumer:
                         nbytes += size
                         continue
             try:
-                rows.extend(
-                    decode_rows(
-                        entry_id.decode(),
-                        fields,
-                        max_bytes=max_bytes,
-                        max_depth=max_depth,
-                        formats=self.formats,
-                    )
-                )
+                rows.extend(self._decode_one(entry_id, fields))
             except BadEntry as exc:
                 dead.append((entry_id, fields or [], exc.reason))
                 continue
@@ -668,6 +660,16 @@ class Consumer:
             )
         faults.crash_point("after_commit")
 
+    def _decode_one(self, entry_id: bytes, fields: list[bytes] | None) -> list[Row]:
+        """records.decode_rows of one entry, with this consumer's limits and formats."""
+        return decode_rows(
+            entry_id.decode(),
+            fields,
+            max_bytes=self.s.max_entry_bytes,
+            max_depth=self.s.max_json_depth,
+            formats=self.formats,
+        )
+
     def _decode_lane(self, entries: list[tuple[bytes, list[bytes]]], lane: str) -> _Decoded:
         """Entries of one lane (`json`: one JSON field; `fields`: a field per column; `text`: one
         plain-text field) -> Arrow
@@ -676,7 +678,6 @@ class Consumer:
         entry no decoder can take is a dead letter, not a stuck batch."""
         from ingest import columnar
 
-        max_bytes, max_depth = self.s.max_entry_bytes, self.s.max_json_depth
         table = None
         try:
             ids = [entry[0] for entry in entries]
@@ -706,15 +707,7 @@ class Consumer:
         for i in left:
             entry_id, fields = entries[i]
             try:
-                rows.extend(
-                    decode_rows(
-                        entry_id.decode(),
-                        fields,
-                        max_bytes=max_bytes,
-                        max_depth=max_depth,
-                        formats=self.formats,
-                    )
-                )
+                rows.extend(self._decode_one(entry_id, fields))
             except BadEntry as exc:
                 dead.append((entry_id, fields, exc.reason))
             except Exception as exc:  # noqa: BLE001 - a decoder bug must not stall ingest

@@ -69,9 +69,9 @@ def map_doc(doc: dict[str, Any], read_text: TextReader) -> list[dict[str, Any]]:
     return [doc]
 
 
-def _docker(doc: dict[str, Any], read_text: TextReader) -> dict[str, Any]:
-    line = doc.pop("log").rstrip("\r\n")
-    inner: dict[str, Any] | None = None
+def read_payload(line: str, read_text: TextReader) -> dict[str, Any] | None:
+    """What a container runtime's line holds: a JSON object (`_format` json) or what a known
+    text format reads; None for neither."""
     if line[:1] == "{":
         import orjson
 
@@ -80,10 +80,14 @@ def _docker(doc: dict[str, Any], read_text: TextReader) -> dict[str, Any]:
         except orjson.JSONDecodeError:
             value = None
         if isinstance(value, dict):
-            inner = value
-            inner.setdefault("_format", "json")
-    if inner is None:
-        inner = read_text(line)
+            value.setdefault("_format", "json")
+            return value
+    return read_text(line)
+
+
+def _docker(doc: dict[str, Any], read_text: TextReader) -> dict[str, Any]:
+    line = doc.pop("log").rstrip("\r\n")
+    inner = read_payload(line, read_text)
     if inner is None:
         doc["message"] = line
         doc["_format"] = "docker"

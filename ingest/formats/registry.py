@@ -17,6 +17,7 @@ import orjson
 
 from ingest.formats import logfmt, noise
 from ingest.formats.builtin import BUILTIN
+from ingest.formats.jsondocs import read_payload
 from ingest.formats.text import TextContext, TextFormat, parse_line
 from ingest.formats.times import zone
 
@@ -112,18 +113,7 @@ def _container_payload(doc: dict[str, Any], now_us: int, formats: Formats) -> di
     level and fields win over the runtime's."""
     if doc.pop("tag", None) == "P":
         doc["partial"] = True
-    payload = doc["message"]
-    inner: dict[str, Any] | None = None
-    if payload[:1] == "{":
-        try:
-            value = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            value = None
-        if isinstance(value, dict):
-            inner = value
-            inner.setdefault("_format", "json")
-    if inner is None:
-        inner = read_line(payload, now_us, formats)
+    inner = read_payload(doc["message"], lambda line: read_line(line, now_us, formats))
     if inner is None:
         return doc
     del doc["message"]
