@@ -138,7 +138,7 @@ def send(
 
         docker logs -f api 2>&1 | logs send --service api
     """
-    from ingest.sending import Counts, record_batches, record_fields
+    from ingest.sending import Counts, batch_fields, record_batches
 
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, timezone=timezone)
     paths = _check_files(files)
@@ -152,10 +152,10 @@ def send(
     sent = 0
     counts = Counts()
     try:
-        for records in record_batches(paths, encoding, multiline, counts):
+        for records in record_batches(paths, encoding, multiline, counts, formats):
             pipe = r.pipeline(transaction=False)
-            for record in records:
-                pipe.xadd(s.stream, record_fields(record, defaults, formats))
+            for fields in batch_fields(records, defaults, formats):
+                pipe.xadd(s.stream, fields)
             pipe.execute()
             sent += len(records)
     finally:
@@ -223,16 +223,15 @@ def _print_rows(
     import orjson
 
     from ingest.records import decode_rows
-    from ingest.sending import Counts, record_batches, record_fields
+    from ingest.sending import Counts, batch_fields, record_batches
     from ingest.tail import Line, format_jsonl
 
     counts = Counts()
     now_ms = time.time_ns() // 1_000_000
     n = 0
-    for records in record_batches(paths, encoding, multiline, counts):
+    for records in record_batches(paths, encoding, multiline, counts, formats):
         out = []
-        for record in records:
-            fields = record_fields(record, defaults, formats)
+        for fields in batch_fields(records, defaults, formats):
             flat = [part for kv in fields.items() for part in kv]
             raw = [p if isinstance(p, bytes) else str(p).encode() for p in flat]
             sid = f"{now_ms}-{n}"

@@ -22,8 +22,11 @@ import orjson
 
 from ingest.formats.multiline import Joiner
 from ingest.formats.registry import Formats, text_doc
-from ingest.producer import PIPELINE_SIZE, Fields
+from ingest.producer import Fields
 
+READ_BATCH = 20_000
+"""Records read from a file before they are sent: the text lane's fixed cost per call
+(~25 ms) wants large batches. (From a pipe, a batch is whatever has arrived.)"""
 QUIET_SECONDS = 1.0
 """A pipe quiet this long flushes the record it holds (the last line of a stack trace)."""
 Record = str | bytes
@@ -39,12 +42,17 @@ class Counts:
 
 
 def record_batches(
-    paths: list[str], encoding: str, multiline: str, counts: Counts, batch: int = PIPELINE_SIZE
+    paths: list[str],
+    encoding: str,
+    multiline: str,
+    counts: Counts,
+    formats: Formats,
+    batch: int = READ_BATCH,
 ) -> Iterator[list[Record]]:
     """Records of the files (stdin when none), in batches; from a pipe a batch is whatever has
     arrived, so `docker logs -f api | logs send` forwards each record promptly."""
     codecs.lookup(encoding)  # LookupError for a codec that does not exist
-    joiner = Joiner(multiline)
+    joiner = Joiner(multiline, formats.record_starts)
     if not paths:
         yield from _pipe(sys.stdin.fileno(), encoding, joiner, counts, batch, "<stdin>")
         return
@@ -86,34 +94,34 @@ def _pipe(
         yield last
 
 
-def _records(
-    raw: bytes, encoding: str, joiner: Joiner, counts: Counts, where: str
-) -> Iterator[Record]:
+def _records(raw: bytes, encoding: str, joiner: Joiner, counts: Counts, where: str) -> list[Record]:
     raw = raw.rstrip(b"\r\n")
-    if not raw.strip():
-        return
+    if not raw or raw.isspace():
+        return []
     counts.lines += 1
+    done: list[Record] = []
     try:
         line = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         counts.undecodable += 1
         if len(counts.first_undecodable) < 3:
             counts.first_undecodable.append(f"{where} line {counts.lines} (byte {exc.start})")
-        yield from _flushed(joiner, counts)
-        counts.records += 1
-        yield raw
-        return
+        joiner.flush(done)  # type: ignore[arg-type]
+        done.append(raw)
+        counts.records += len(done)
+        return done
     if line[:1] == "\ufeff":
         line = line[1:]
-    for record in joiner.feed(line):
-        counts.records += 1
-        yield record
+    joiner.feed(line, done)  # type: ignore[arg-type]
+    counts.records += len(done)
+    return done
 
 
-def _flushed(joiner: Joiner, counts: Counts) -> Iterator[Record]:
-    for record in joiner.flush():
-        counts.records += 1
-        yield record
+def _flushed(joiner: Joiner, counts: Counts) -> list[Record]:
+    done: list[str] = []
+    joiner.flush(done)
+    counts.records += len(done)
+    return list(done)
 
 
 def record_doc(record: str, formats: Formats, now_us: int) -> dict[str, Any] | None:
@@ -126,6 +134,21 @@ def record_doc(record: str, formats: Formats, now_us: int) -> dict[str, Any] | N
         if isinstance(value, dict):
             return None
     return text_doc(record, now_us, formats)
+
+
+def batch_fields(records: list[Record], defaults: dict[str, str], formats: Formats) -> list[Fields]:
+    """What to XADD for each record of a batch: lines the columnar text lane reads, read a
+    batch at a time (~4x faster than one by one); the rest by `record_fields`."""
+    from ingest.formats.textlane import read_docs
+
+    now_us = time.time_ns() // 1000
+    texts = [r for r in records if isinstance(r, str)]
+    read = iter(read_docs(texts, now_us, formats, defaults) if len(texts) > 50 else [])
+    out: list[Fields] = []
+    for record in records:
+        doc = next(read, None) if isinstance(record, str) else None
+        out.append({"data": doc} if doc is not None else record_fields(record, defaults, formats))
+    return out
 
 
 def record_fields(record: Record, defaults: dict[str, str], formats: Formats) -> Fields:

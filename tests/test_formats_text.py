@@ -535,3 +535,27 @@ def test_a_lone_field_named_for_a_column_is_that_column() -> None:
 
 def test_the_ingest_time_is_the_stream_id_so_replays_agree() -> None:
     assert text_doc("Dec  8 12:00:00 h app: x", NOW_MS * 1000)["ts"].startswith("2025-")
+
+
+def test_send_reads_a_batch_as_it_reads_a_line() -> None:
+    """`logs send` reads lines a batch at a time (textlane.read_docs) and the rest one by one
+    (registry.text_doc): the entries it sends become the same rows either way."""
+    import orjson
+
+    from ingest.formats.textlane import read_docs
+    from ingest.records import decode_rows
+
+    lines = [c[0] for c in CASES] + CORNERS
+    now_us = NOW_MS * 1000
+    for formats, defaults in ((Formats(), {}), (Formats(timezone="Europe/Berlin"), {"host": "h"})):
+        batch = read_docs(lines, now_us, formats, defaults)
+        assert sum(doc is not None for doc in batch) >= len(lines) * 0.6
+        for line, doc in zip(lines, batch, strict=True):
+            if doc is None:
+                continue
+            one = text_doc(line, now_us, formats)
+            for column, value in defaults.items():
+                one.setdefault(column, value)
+            got = decode_rows(SID, [b"data", doc.encode()], formats=formats)
+            want = decode_rows(SID, [b"data", orjson.dumps(one)], formats=formats)
+            assert got == want, line

@@ -7,7 +7,8 @@
 
 Named groups `ts`, `level`, `host`, `service`, `message`, `trace_id` fill those columns; every
 other named group becomes an attribute (a string). `(?<name>...)` is read as `(?P<name>...)`.
-Without a `message` group the message is the whole line.
+Without a `message` group the message is the whole line. `.` matches line ends too, so a
+`(?P<message>.*)` takes the continuation lines `logs send` joined to the record.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def compile_parsers(specs: Iterable[tuple[str, str, str | None]]) -> tuple[TextF
     for name, pattern, time_format in specs:
         python_pattern = _PCRE_NAME.sub("(?P<", pattern)
         try:
-            compiled = re.compile(python_pattern)
+            compiled = re.compile(python_pattern, re.DOTALL)
         except re.error as exc:
             raise ConfigError(f"parsers.{name}: bad pattern: {exc}") from None
         if not compiled.groupindex:

@@ -47,6 +47,13 @@ class Formats:
     def tz(self) -> Any:
         return zone(self.timezone)
 
+    @functools.cached_property
+    def record_starts(self) -> Any:
+        """re.Pattern: a line one of these formats reads starts a record (multiline.py)."""
+        from ingest.formats.multiline import record_starts
+
+        return record_starts((*self.custom, *BUILTIN))
+
     @property
     def logfmt(self) -> bool:
         return self.force in (None, "logfmt")

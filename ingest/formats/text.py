@@ -79,18 +79,18 @@ class TextFormat:
     @functools.cached_property
     def compiled(self) -> re.Pattern[str]:
         """Compiled on first use: the 40-odd built-in patterns cost ~60 ms to compile, which
-        `logs` commands that read no text need not pay."""
-        return re.compile(self.pattern)
+        `logs` commands that read no text need not pay. (The user's: `.` matches line ends.)"""
+        return re.compile(self.pattern, re.DOTALL if self.custom else 0)
 
-    @property
+    @functools.cached_property
     def groups(self) -> list[str]:
         return list(self.compiled.groupindex)
 
-    @property
+    @functools.cached_property
     def has_time(self) -> bool:
         return any(g in TIME_GROUPS for g in self.compiled.groupindex)
 
-    @property
+    @functools.cached_property
     def attr_groups(self) -> list[str]:
         return [g for g in self.compiled.groupindex if g not in SPECIAL_GROUPS | CORE_GROUPS]
 

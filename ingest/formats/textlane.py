@@ -15,6 +15,7 @@ Polars is imported inside the functions: this package stays light for everything
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -57,63 +58,137 @@ class Batch:
 
 def read_batch(texts: pl.Series, ids: pl.Series, formats: Formats) -> Batch:
     """Read `texts` (lines as they arrived, a String series) of the entries `ids` (their
-    stream ids, a String series)."""
+    stream ids, a String series): rows, for `logs ingest`."""
     import polars as pl
 
-    if formats.mine:  # the user's patterns may be Python-only regexes: every line goes there
-        return Batch(pl.DataFrame(), [], [], [], list(range(len(texts))))
     frame = pl.DataFrame({"text": texts, "sid": ids}).with_row_index("pos")
     frame = frame.with_columns(
         now=pl.col("sid").str.head(pl.col("sid").str.find("-", literal=True)).cast(pl.Int64) * 1000
     )
-    guarded = frame.get_column("text").str.contains(_GUARD)
-    left: list[int] = guarded.arg_true().to_list() if guarded.any() else []
-    rest = frame.filter(guarded.not_()) if left else frame
-
-    taken_frames, taken, logfmt_rows, logfmt_json = [], [], [], []
-    if formats.logfmt and len(rest):
-        is_logfmt = rest.get_column("text").str.contains(f"^(?:{logfmt.LINE})$")
-        if is_logfmt.any():
-            chosen = rest.filter(is_logfmt)
+    taken_frames, taken, logfmt_rows, logfmt_json, left = [], [], [], [], []
+    for fmt, chosen in _dispatch(frame, formats):
+        if fmt == "left":
+            left.extend(chosen.get_column("pos").to_list())
+        elif fmt == "logfmt":
             logfmt_rows = chosen.get_column("pos").to_list()
             logfmt_json = _logfmt_json(chosen.get_column("text"))
-            rest = rest.filter(is_logfmt.not_())
-    for fmt in formats.builtin:
-        if not len(rest):
-            break
-        matched = rest.get_column("text").str.contains(f"^(?:{fmt.pattern})")
-        if not matched.any():
-            continue
-        chosen = rest.filter(matched)
-        rest = rest.filter(matched.not_())
-        if fmt.name in _LEFT_WHOLE:
-            left.extend(chosen.get_column("pos").to_list())
-            continue
-        rows = _rows(fmt, _read(fmt, chosen, formats))
-        ok = rows.get_column("__ok")
-        if not ok.all():
-            left.extend(rows.get_column("__pos").filter(ok.not_()).to_list())
-            rows = rows.filter(ok)
-        taken.extend(rows.get_column("__pos").to_list())
-        taken_frames.append(rows.drop("__ok", "__pos"))
-    if len(rest):  # no format: the line is the message, its time the arrival time
-        taken.extend(rest.get_column("pos").to_list())
-        taken_frames.append(
-            rest.select(
-                ts=pl.col("now").cast(pl.Datetime("us", "UTC")),
-                level=pl.lit("INFO"),
-                service=pl.lit("unknown"),
-                host=pl.lit("unknown"),
-                message=pl.col("text"),
-                trace_id=pl.lit(None, pl.String),
-                attrs=pl.lit('{"_ts_source":"stream_id"}'),
-                stream_id=pl.col("sid"),
-                ingested_at=pl.col("now").cast(pl.Datetime("us", "UTC")),
+        elif fmt is None:  # no format: the line is the message, its time the arrival time
+            taken.extend(chosen.get_column("pos").to_list())
+            taken_frames.append(
+                chosen.select(
+                    ts=pl.col("now").cast(pl.Datetime("us", "UTC")),
+                    level=pl.lit("INFO"),
+                    service=pl.lit("unknown"),
+                    host=pl.lit("unknown"),
+                    message=pl.col("text"),
+                    trace_id=pl.lit(None, pl.String),
+                    attrs=pl.lit('{"_ts_source":"stream_id"}'),
+                    stream_id=pl.col("sid"),
+                    ingested_at=pl.col("now").cast(pl.Datetime("us", "UTC")),
+                )
             )
-        )
+        else:
+            rows = _rows(fmt, _read(fmt, chosen, formats))
+            ok = rows.get_column("__ok")
+            if not ok.all():
+                left.extend(rows.get_column("__pos").filter(ok.not_()).to_list())
+                rows = rows.filter(ok)
+            taken.extend(rows.get_column("__pos").to_list())
+            taken_frames.append(rows.drop("__ok", "__pos"))
     frames = [f for f in taken_frames if f.height]
     joined = pl.concat(frames) if frames else pl.DataFrame()
     return Batch(joined, taken, logfmt_rows, logfmt_json, sorted(left))
+
+
+def read_docs(
+    texts: Sequence[str], now_us: int, formats: Formats, defaults: dict[str, str]
+) -> list[str | None]:
+    """The canonical document of each line as JSON text (the columns a flag names filled where
+    the line says nothing), for `logs send`; None for lines left to `registry.text_doc`."""
+    import polars as pl
+
+    out: list[str | None] = [None] * len(texts)
+    frame = pl.DataFrame({"text": pl.Series(texts, dtype=pl.String)}).with_row_index("pos")
+    frame = frame.with_columns(sid=pl.lit(f"{now_us // 1000}-0"), now=pl.lit(now_us))
+    for fmt, chosen in _dispatch(frame, formats):
+        if fmt == "left" or (fmt == "logfmt" and defaults):
+            continue
+        positions = chosen.get_column("pos").to_list()
+        texts_json: list[str | None]
+        if fmt == "logfmt":
+            texts_json = [t.decode() for t in _logfmt_json(chosen.get_column("text"))]
+        elif fmt is None:
+            docs = chosen.select(message=pl.col("text"), __ok=pl.lit(True), __pos=pl.col("pos"))
+            texts_json = _docs_json(docs, defaults)
+        else:
+            docs = _read(fmt, chosen, formats)
+            positions = docs.get_column("__pos").to_list()
+            texts_json = _docs_json(docs, defaults)
+        for position, text in zip(positions, texts_json, strict=True):
+            out[position] = text
+    return out
+
+
+def _docs_json(docs: pl.DataFrame, defaults: dict[str, str]) -> list[str | None]:
+    """Each document as JSON text, absent keys left out; None where `__ok` is false or the
+    time falls outside years 1000-9999 (what RFC 3339 text in four digits can say)."""
+    import polars as pl
+
+    from ingest.columnar import _cut_absent, _cuts
+
+    columns: dict[str, pl.Expr] = {}
+    ok = pl.col("__ok")
+    for name in docs.columns:
+        if name.startswith("__") or name in ("sid", "now"):
+            continue
+        value = pl.col(name)
+        if name == "ts":
+            ok = ok & (value.is_null() | value.is_between(_YEAR_1000_US, MAX_US))
+            value = pl.from_epoch(value, time_unit="us").dt.strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+        columns[name] = value
+    for name, default in defaults.items():
+        columns[name] = columns[name].fill_null(default) if name in columns else pl.lit(default)
+    values = docs.select(**columns)
+    nulls = {c: values.get_column(c).null_count() for c in values.columns}
+    names = sorted(c for c, n in nulls.items() if n < values.height)
+    text = values.select(pl.struct(names).struct.json_encode()).to_series().to_arrow()
+    cuts = _cuts(names, [c for c in names if nulls[c]])
+    if cuts:
+        text = _cut_absent(text, cuts)
+    good = docs.select(ok).to_series()
+    return [t if g else None for t, g in zip(text.to_pylist(), good.to_list(), strict=True)]
+
+
+_YEAR_1000_US = -30_610_224_000_000_000  # 1000-01-01T00:00:00Z
+
+
+def _dispatch(frame: pl.DataFrame, formats: Formats) -> Iterator[tuple[Any, pl.DataFrame]]:
+    """The lines of `frame` by the format that takes them, in the order formats are tried:
+    ("left", lines for the per-entry path), ("logfmt", lines), (TextFormat, lines), and last
+    (None, lines no format takes)."""
+    if formats.mine:  # the user's patterns may be Python-only regexes: every line goes there
+        yield "left", frame
+        return
+    guarded = frame.get_column("text").str.contains(_GUARD)
+    if guarded.any():
+        yield "left", frame.filter(guarded)
+        frame = frame.filter(guarded.not_())
+    if formats.logfmt and len(frame):
+        is_logfmt = frame.get_column("text").str.contains(f"^(?:{logfmt.LINE})$")
+        if is_logfmt.any():
+            yield "logfmt", frame.filter(is_logfmt)
+            frame = frame.filter(is_logfmt.not_())
+    for fmt in formats.builtin:
+        if not len(frame):
+            return
+        matched = frame.get_column("text").str.contains(f"^(?:{fmt.pattern})")
+        if not matched.any():
+            continue
+        chosen = frame.filter(matched)
+        frame = frame.filter(matched.not_())
+        yield ("left" if fmt.name in _LEFT_WHOLE else fmt), chosen
+    if len(frame):
+        yield None, frame
 
 
 _ROW_COLUMNS = ("ts", "level", "service", "host", "message", "trace_id")
