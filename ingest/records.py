@@ -62,6 +62,8 @@ ALIASES: dict[str, list[str]] = {
         "_SOURCE_REALTIME_TIMESTAMP",
         "__REALTIME_TIMESTAMP",
         "ISODATE",
+        "timeMillis",
+        "date",
     ),
     "level": _variants(
         "level",

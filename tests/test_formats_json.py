@@ -277,6 +277,26 @@ def test_structlog_python_json_logger_bunyan_gcp_syslog_ng() -> None:
     assert (syslog_ng.host, syslog_ng.service, syslog_ng.message) == ("r1", "cron", "ok")
 
 
+def test_mongodb_log4j2_and_fluent_bit_dates() -> None:
+    mongo = row_of(
+        {"t": {"$date": "2026-11-21T09:00:00.123+00:00"}, "s": "W", "c": "NETWORK", "msg": "slow"}
+    )
+    assert (mongo.ts, mongo.level, mongo.service) == (
+        us("2026-11-21T09:00:00.123+00:00"),
+        "WARN",
+        "NETWORK",
+    )
+    log4j2 = row_of(
+        {
+            "instant": {"epochSecond": 1795168800, "nanoOfSecond": 5000000},
+            "level": "WARN",
+            "message": "m",
+        }
+    )
+    assert log4j2.ts == 1795168800005000
+    assert row_of({"date": 1795168800.5, "log": "fluent bit"}).ts == 1795168800500000
+
+
 def test_docker_json_file_drops_the_newline_and_reads_what_log_holds() -> None:
     plain = row_of({"log": "hello\n", "stream": "stdout", "time": "2026-11-21T09:00:00.5Z"})
     assert (plain.message, plain.ts) == ("hello", us("2026-11-21T09:00:00.5+00:00"))
@@ -333,6 +353,8 @@ SCHEMA_DOCS = [
     },
     {"ts": "2026-11-21T09:00:00Z", "message": "\u001b[31mred\u001b[0m"},
     {"ts": "2026-11-21T09:00:00Z", "host.hostname": "h", "_HOSTNAME": "j", "message": "m"},
+    {"t": "2026-11-21T09:00:00Z", "s": "I", "c": "x", "msg": "m"},
+    {"date": "2026-11-21T09:00:00Z", "timeMillis": 1795168800000, "message": "m"},
 ]
 
 

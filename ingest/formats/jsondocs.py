@@ -11,7 +11,8 @@ python-json-logger's `asctime`, `levelname`, `name`; Google Cloud's `severity`; 
   goes, and a `log` that is itself JSON or a known text format is read as such;
 - nested objects (ECS `{"service": {"name": "auth"}}`): flattened to dotted keys;
 - journald's `MESSAGE` as a byte array; Google Cloud's `projects/P/traces/ID` and
-  `{"seconds", "nanos"}` times; CLEF's message template when no rendered message is given.
+  `timestampSeconds`; CLEF's message template when no rendered message is given; log4j2's
+  `instant`; MongoDB's `{"t": {"$date": ...}, "s": "I", "c": "NETWORK", "msg": ...}`.
 
 `special(keys)` says, once per key set, whether a document needs any of this; the columnar
 lane leaves documents with those keys to the per-entry decoder.
@@ -29,7 +30,7 @@ NESTED_PARENTS = frozenset({"log", "service", "host", "trace", "Log", "Service",
 """Top-level keys whose object values hold column fields (ECS nesting)."""
 GCP_TRACE = "logging.googleapis.com/trace"
 SPECIAL_KEYS = frozenset(
-    {"resourceLogs", *otlp.RECORD_MARKERS, GCP_TRACE, "@mt", "timestampSeconds"}
+    {"resourceLogs", *otlp.RECORD_MARKERS, GCP_TRACE, "@mt", "timestampSeconds", "instant"}
 )
 """Keys whose presence calls for `map_doc` (and sends a row off the columnar lane)."""
 
@@ -37,6 +38,8 @@ SPECIAL_KEYS = frozenset(
 def special(keys: tuple[str, ...]) -> bool:
     """Whether documents with these keys need `map_doc` before the aliases."""
     if SPECIAL_KEYS.intersection(keys):
+        return True
+    if "t" in keys and "s" in keys and "c" in keys:  # MongoDB's structured log
         return True
     return "log" in keys and "stream" in keys  # Docker json-file, Kubernetes node logs
 
@@ -66,7 +69,25 @@ def map_doc(doc: dict[str, Any], read_text: TextReader) -> list[dict[str, Any]]:
                 doc["timestampSeconds"] = seconds
     if "@mt" in doc and "@m" not in doc and isinstance(doc["@mt"], str):
         doc["@m"] = render_template(doc["@mt"], doc)
+    instant = doc.get("instant")  # log4j2's JsonLayout
+    if isinstance(instant, dict) and "epochSecond" in instant:
+        seconds, nanos = instant.get("epochSecond"), instant.get("nanoOfSecond", 0)
+        if type(seconds) is int and type(nanos) is int:
+            doc.pop("instant")
+            doc.setdefault("timestamp", seconds * 1_000_000 + nanos // 1000)
+    when = doc.get("t")
+    if isinstance(when, dict) and "s" in doc and "c" in doc:  # MongoDB: {"t": {"$date": ...}}
+        doc["t"] = when.get("$date", when)
+        severity = doc.pop("s")
+        doc["level"] = (
+            _MONGO_SEVERITY.get(severity, severity) if isinstance(severity, str) else severity
+        )
+        doc.setdefault("component", doc.pop("c"))
     return [doc]
+
+
+_MONGO_SEVERITY = {"F": "FATAL", "E": "ERROR", "W": "WARN", "I": "INFO", "D": "DEBUG"}
+_MONGO_SEVERITY.update({f"D{n}": "DEBUG" for n in range(1, 6)})
 
 
 def read_payload(line: str, read_text: TextReader) -> dict[str, Any] | None:
