@@ -559,3 +559,17 @@ def test_send_reads_a_batch_as_it_reads_a_line() -> None:
             got = decode_rows(SID, [b"data", doc.encode()], formats=formats)
             want = decode_rows(SID, [b"data", orjson.dumps(one)], formats=formats)
             assert got == want, line
+
+
+def test_a_formats_first_characters_cover_every_line_it_takes() -> None:
+    """The columnar lane skips formats by the first characters of a batch's lines: the set
+    each format claims must hold the first character of every line its pattern matches."""
+    from ingest.formats.builtin import BUILTIN
+
+    lines = [c[0] for c in CASES] + CORNERS
+    for fmt in BUILTIN:
+        if fmt.first_chars is None:
+            continue
+        for line in lines:
+            if fmt.compiled.match(line):
+                assert line[:1] in fmt.first_chars, (fmt.name, line)

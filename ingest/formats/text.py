@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+from re import _parser  # type: ignore[attr-defined]
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,16 @@ class TextFormat:
         """Compiled on first use: the 40-odd built-in patterns cost ~60 ms to compile, which
         `logs` commands that read no text need not pay. (The user's: `.` matches line ends.)"""
         return re.compile(self.pattern, re.DOTALL if self.custom else 0)
+
+    @functools.cached_property
+    def first_chars(self) -> frozenset[str] | None:
+        """Every character a line this format takes can start with; None when it could be
+        any (the columnar lane skips formats no line of a batch can start)."""
+        try:
+            chars, empty = _first(_parser.parse(self.pattern))
+        except (re.error, ValueError):
+            return None
+        return frozenset(chars) if chars is not None and not empty else None
 
     @functools.cached_property
     def groups(self) -> list[str]:
@@ -170,6 +181,50 @@ def _read_custom(
     else:
         doc.setdefault("message", "")
     return doc
+
+
+def _first(seq: Any) -> tuple[set[str] | None, bool]:
+    """The characters a parsed pattern (`re._parser`) can start with, and whether it can
+    match nothing at all; None where that is not a small known set."""
+    from re import _constants as c
+
+    found: set[str] = set()
+    for op, arg in seq:
+        if op is c.AT:
+            continue
+        if op is c.LITERAL:
+            found.add(chr(arg))
+            return found, False
+        if op is c.IN:
+            for item_op, item in arg:
+                if item_op is c.LITERAL:
+                    found.add(chr(item))
+                elif item_op is c.RANGE and item[1] - item[0] < 128:
+                    found.update(chr(n) for n in range(item[0], item[1] + 1))
+                else:
+                    return None, False
+            return found, False
+        if op is c.SUBPATTERN:
+            inner, empty = _first(arg[-1])
+        elif op is c.BRANCH:
+            inner, empty = set(), False
+            for branch in arg[1]:
+                chars, branch_empty = _first(branch)
+                if chars is None:
+                    return None, False
+                inner.update(chars)
+                empty = empty or branch_empty
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            inner, empty = _first(arg[2])
+            empty = empty or arg[0] == 0
+        else:
+            return None, False
+        if inner is None:
+            return None, False
+        found.update(inner)
+        if not empty:
+            return found, False
+    return found, True
 
 
 def _typed(value: str, kind: type) -> Any:

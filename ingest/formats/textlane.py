@@ -178,9 +178,13 @@ def _dispatch(frame: pl.DataFrame, formats: Formats) -> Iterator[tuple[Any, pl.D
         if is_logfmt.any():
             yield "logfmt", frame.filter(is_logfmt)
             frame = frame.filter(is_logfmt.not_())
+    # Formats no line of the batch can start are not tried (a regex pass each, saved).
+    firsts = set(frame.get_column("text").str.slice(0, 1).unique().to_list())
     for fmt in formats.builtin:
         if not len(frame):
             return
+        if fmt.first_chars is not None and fmt.first_chars.isdisjoint(firsts):
+            continue
         matched = frame.get_column("text").str.contains(f"^(?:{fmt.pattern})")
         if not matched.any():
             continue
