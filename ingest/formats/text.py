@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import functools
 import re
-from re import _parser  # type: ignore[attr-defined]
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from ingest.formats.levels import LEVEL_FAST, LEVEL_LETTERS, LEVEL_NUMBERS
