@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from ingest.absent_keys import absent_cuts, cut_absent
 from ingest.formats.jsondocs import SPECIAL_KEYS
 from ingest.formats.levels import LEVEL_FAST as _LEVEL_FAST
 from ingest.formats.levels import LEVEL_NUMBERS as _LEVEL_NUMBERS
@@ -416,7 +417,7 @@ def _frame_rows(
     for name in LOG_COLUMN_NAMES[:-2]:
         column = taken.get_column(name).to_arrow()
         if name == "attrs":
-            column = _cut_absent(column, cuts)
+            column = cut_absent(column, cuts)
         arrays.append(column.cast(schema.field(name).type))
     date, hour = partition_columns(arrays[0])
     return pa.Table.from_arrays([*arrays, date, hour], schema=schema), not_taken
@@ -543,7 +544,7 @@ def _attrs(
     df: pl.DataFrame, keys: dict[str, str], chosen: dict[str, pl.Expr], has_ts: pl.Expr
 ) -> tuple[pl.Expr, list[tuple[str, str]]]:
     """Every key not feeding a column, as sorted-key JSON, exactly as records.decode writes it
-    once the absent keys are cut out by the cuts returned (`_cut_absent`).
+    once the absent keys are cut out by the cuts returned (`cut_absent`).
 
     Polars encodes an absent key as `"key":null`; with no literal `null` in the raw entries,
     every `null` in the text is one of those, and is cut out."""
@@ -564,7 +565,7 @@ def _attrs(
     if not names:
         return pl.lit("{}"), []
     fields, nullable = [], []
-    ordered = sorted(names)  # as records.decode writes attrs, and as `_cuts` expects
+    ordered = sorted(names)  # as records.decode writes attrs, and as `absent_cuts` expects
     for name in ordered:
         value = pl.col(column_of[name]) if name in column_of else pl.lit(None, pl.String)
         if name == "_ts_source":
@@ -581,35 +582,7 @@ def _attrs(
     encoded = pl.struct(fields).struct.json_encode()
     if any(_needs_escape(n) for n in nullable):
         return encoded.str.replace_all(_ABSENT_FIELD, "").str.replace(r",\}$", "}"), []
-    return encoded, _cuts(ordered, nullable)
-
-
-def _cuts(fields: list[str], nullable: list[str]) -> list[tuple[str, str]]:
-    """What to replace by what, in order, to cut the `nullable` ones of an encoded struct's
-    `fields` (sorted, as encoded) out where they are null: one pass over the text per field,
-    two for the last one only when every field before it may be cut too.
-
-    Every field but the last is followed by a comma; those go first, so the last field then
-    follows a comma if any field before it stayed, else the brace."""
-    *leading, last = fields
-    cuts = [(f'"{name}":null,', "") for name in nullable if name != last]
-    if last in nullable:
-        if any(name not in nullable for name in leading):
-            cuts.append((f',"{last}":null}}', "}"))
-        elif not leading:
-            cuts.append((f'{{"{last}":null}}', "{}"))
-        else:
-            cuts += [(f',"{last}":null}}', "}"), (f'{{"{last}":null}}', "{}")]
-    return cuts
-
-
-def _cut_absent(text: pa.Array, cuts: list[tuple[str, str]]) -> pa.Array:
-    """`_cuts` applied by Arrow's substring replace (~30 % cheaper than the same in Polars)."""
-    import pyarrow.compute as pc
-
-    for pattern, replacement in cuts:
-        text = pc.replace_substring(text, pattern, replacement)
-    return text
+    return encoded, absent_cuts(ordered, nullable)
 
 
 def _said_float_rows(

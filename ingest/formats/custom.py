@@ -19,7 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from ingest.errors import ConfigError
-from ingest.formats.text import TextFormat
+from ingest.formats.levels import normalize_level
+from ingest.formats.text import TextContext, TextFormat
+from ingest.formats.times import rfc3339
 
 _PCRE_NAME = re.compile(r"\(\?<(?![=!])")
 
@@ -41,7 +43,7 @@ def compile_parsers(specs: Iterable[tuple[str, str, str | None]]) -> tuple[TextF
             except ValueError as exc:
                 raise ConfigError(f"parsers.{name}: bad time_format: {exc}") from None
         out.append(
-            TextFormat(
+            CustomFormat(
                 name,
                 python_pattern,
                 custom=True,
@@ -52,10 +54,34 @@ def compile_parsers(specs: Iterable[tuple[str, str, str | None]]) -> tuple[TextF
     return tuple(out)
 
 
+class CustomFormat(TextFormat):
+    """A format from logs.toml: its groups name columns and attributes directly."""
+
+    def read_custom(
+        self, groups: dict[str, str | None], line: str, ctx: TextContext
+    ) -> dict[str, Any]:
+        doc: dict[str, Any] = {"_format": self.name}
+        for name, value in groups.items():
+            if value is None or value == "":
+                continue
+            if name == "ts":
+                us = read_time(value, self.time_format, ctx.tz, ctx.now_us)
+                doc["ts"] = rfc3339(us) if us is not None else value  # unread: `_ts_raw`
+            elif name == "level":
+                doc["level"] = normalize_level(value)
+            else:
+                doc[name] = value
+        if self.whole_message:
+            doc["message"] = line
+        else:
+            doc.setdefault("message", "")
+        return doc
+
+
 def read_time(text: str, time_format: str | None, tz: Any, now_us: int) -> int | None:
     """A custom format's `ts` group -> UTC µs, or None."""
     from ingest.formats import times
-    from ingest.formats.builtin import TIME_FORMS
+    from ingest.formats.builtin import TIME_FORMS  # the forms, not the formats: no cycle
 
     if time_format:
         try:

@@ -83,6 +83,12 @@ class TextFormat:
         `logs` commands that read no text need not pay. (The user's: `.` matches line ends.)"""
         return re.compile(self.pattern, re.DOTALL if self.custom else 0)
 
+    def read_custom(
+        self, groups: dict[str, str | None], line: str, ctx: TextContext
+    ) -> dict[str, Any]:
+        """A user's format reads its own groups (custom.CustomFormat)."""
+        raise NotImplementedError
+
     @functools.cached_property
     def first_chars(self) -> frozenset[str] | None:
         """Every character a line this format takes can start with; None when it could be
@@ -121,9 +127,9 @@ def read_match(
 ) -> dict[str, Any] | None:
     """The canonical document of a line `fmt`'s pattern matched; None when its time is not
     one (the line is then offered to the next format)."""
-    doc: dict[str, Any] = {"_format": fmt.name}
     if fmt.custom:
-        return _read_custom(fmt, groups, line, ctx, doc)
+        return fmt.read_custom(groups, line, ctx)
+    doc: dict[str, Any] = {"_format": fmt.name}
     if fmt.has_time and (groups.get("H") or groups.get("epoch")):
         # (A format whose time may be absent, RFC 5424's `-`, takes the line without one.)
         z2 = groups.get("z2")
@@ -160,33 +166,10 @@ def read_match(
     return doc
 
 
-def _read_custom(
-    fmt: TextFormat, groups: dict[str, str | None], line: str, ctx: TextContext, doc: dict[str, Any]
-) -> dict[str, Any]:
-    from ingest.formats.custom import read_time
-    from ingest.formats.levels import normalize_level
-
-    for name, value in groups.items():
-        if value is None or value == "":
-            continue
-        if name == "ts":
-            us = read_time(value, fmt.time_format, ctx.tz, ctx.now_us)
-            doc["ts"] = rfc3339(us) if us is not None else value  # unread: flagged as _ts_raw
-        elif name == "level":
-            doc["level"] = normalize_level(value)
-        else:
-            doc[name] = value
-    if fmt.whole_message:
-        doc["message"] = line
-    else:
-        doc.setdefault("message", "")
-    return doc
-
-
 def _first(seq: Any) -> tuple[set[str] | None, bool]:
     """The characters a parsed pattern (`re._parser`) can start with, and whether it can
     match nothing at all; None where that is not a small known set."""
-    from re import _constants as c
+    from re import _constants as c  # type: ignore[attr-defined]
 
     found: set[str] = set()
     for op, arg in seq:
