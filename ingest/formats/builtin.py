@@ -264,6 +264,10 @@ BUILTIN: tuple[TextFormat, ...] = (
     SYSLOG5424,
     SYSLOG3164,
     CRI,
+    # The commonest application line, an ISO time and a level, early: no format below it but
+    # the generic ones can read a line that starts with an ISO date (the access logs would need
+    # a CLF time in the fourth token), and the columnar lane tries each format in turn.
+    _TIMED_LEVEL[0],
     COMBINED,
     COMMON,
     APACHE_ERROR,
@@ -276,7 +280,7 @@ BUILTIN: tuple[TextFormat, ...] = (
     HPC,
     PIPES,
     PROXIFIER,
-    *_TIMED_LEVEL,
+    *_TIMED_LEVEL[1:],
     SYSLOG_ISO,
     *_TIMED_PLAIN,
     PYTHON_BASIC,

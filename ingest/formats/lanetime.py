@@ -18,6 +18,7 @@ from ingest.formats.times import (
     MIN_US,
     MONTHS,
     YEARLESS_SLACK_US,
+    offset_seconds,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def with_time(
         "__second_ok": second <= 60,
         "__micro": _fraction(g["f"]) if "f" in names else pl.lit(0, pl.Int64),
         "__zoned": zone.is_not_null(),
-        "__offset": _offset_us(zone),
+        "__offset": _offset_us(frame, zone),
         "__month": g["b"].replace_strict(MONTHS, default=None, return_dtype=pl.Int64)
         if "b" in names
         else _number(g, "mo", names),
@@ -95,7 +96,8 @@ def with_time(
     explicit = "__year" in parts and frame.get_column("__year").null_count() < frame.height
     if explicit:
         years["__k_explicit"] = pl.col("__year")
-    if "d" in names:  # no year: the most recent within the slack
+    yearless = "__year" not in parts or frame.get_column("__year").null_count() > 0
+    if "d" in names and yearless:  # no year: the most recent within the slack
         # Next year's dates are at least Dec 31 in UTC: only an ingest time from Dec 30 on can
         # reach one within a day. Skipped when no line's can.
         now_date = pl.from_epoch("now", time_unit="us")
@@ -201,18 +203,18 @@ def _zone_text(g: dict[str, pl.Expr], names: set[str]) -> pl.Expr:
     return pl.coalesce(zones) if len(zones) > 1 else zones[0]
 
 
-def _offset_us(zone: pl.Expr) -> pl.Expr:
-    """times.offset_seconds in µs: null for what it refuses."""
+def _offset_us(frame: pl.DataFrame, zone: pl.Expr) -> pl.Expr:
+    """times.offset_seconds in µs (null for what it refuses), by lookup: a batch writes few
+    distinct zones."""
     import polars as pl
 
-    parts = zone.str.extract_groups(r"^([+-])([0-9]{2})(?::?([0-9]{2}))?$")
-    sign = pl.when(parts.struct.field("1") == "-").then(-1).otherwise(1)
-    hours = parts.struct.field("2").cast(pl.Int64, strict=False)
-    minutes = parts.struct.field("3").cast(pl.Int64, strict=False).fill_null(0)
-    numeric = pl.when((hours <= 23) & (minutes <= 59)).then(
-        sign * (hours * 3600 + minutes * 60) * 1_000_000
-    )
-    return pl.when(zone.is_in(["Z", "z", "UTC", "GMT"])).then(0).otherwise(numeric)
+    found = frame.select(zone.alias("zone")).to_series().drop_nulls().unique().to_list()
+    table = {}
+    for text in found:
+        seconds = offset_seconds(text)
+        if seconds is not None:
+            table[text] = seconds * 1_000_000
+    return zone.replace_strict(table, default=None, return_dtype=pl.Int64)
 
 
 def _local(wall: pl.Expr, formats: Formats) -> pl.Expr:
