@@ -144,6 +144,7 @@ def send(
     paths = _check_files(files)
     formats = _send_formats(s, format_name)
     _check_encoding(encoding)
+    _check_multiline(multiline)
     defaults = {k: v for k, v in (("service", service), ("host", host), ("level", level)) if v}
     if dry_run:
         _print_rows(paths, encoding, multiline, formats, defaults)
@@ -195,8 +196,25 @@ def parse(
         return
     paths = _check_files(files)
     _check_encoding(encoding)
+    _check_multiline(multiline)
     defaults = {k: v for k, v in (("service", service), ("host", host), ("level", level)) if v}
     _print_rows(paths, encoding, multiline, formats, defaults)
+
+
+def _check_multiline(multiline: str) -> None:
+    import re
+
+    from ingest.errors import UsageError
+
+    if multiline in ("auto", "none"):
+        return
+    try:
+        re.compile(multiline)
+    except re.error as exc:
+        raise UsageError(
+            f"--multiline {multiline!r}: not a regular expression ({exc}); "
+            "use auto, none, or a REGEX matching the first line of each record"
+        ) from None
 
 
 def _check_encoding(encoding: str) -> None:

@@ -170,6 +170,10 @@ def test_timezone_and_forced_format() -> None:
     assert res.returncode == 2 and b"no such format" in res.stderr
     res = run_logs(["parse", "--timezone", "Mars/Olympus"], {}, input=b"x\n")
     assert res.returncode == 2 and b"unknown zone" in res.stderr
+    res = run_logs(["parse", "--multiline", "("], {}, input=b"x\n")
+    assert res.returncode == 2 and b"--multiline '(': not a regular expression" in res.stderr
+    res = run_logs(["parse", "--encoding", "klingon"], {}, input=b"x\n")
+    assert res.returncode == 2 and b"no such encoding" in res.stderr
 
 
 def test_cri_partial_lines_join() -> None:
