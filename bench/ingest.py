@@ -1,6 +1,7 @@
 """Ingest throughput: the raw XREADGROUP+XACK ceiling vs `logs ingest --drain`, in one run.
 
-    uv run python bench/ingest.py [--count 500000] [--shapes json,fields] [--repeat 1]
+    uv run python bench/ingest.py [--count 500000] [--shapes json,fields,text] [--repeat 1]
+                                  [--vs ../other-checkout]
 
 For each entry shape: prefill a private redis-server (loopback, no persistence) with N
 generated entries; read them all with a bare consumer (hiredis, COUNT 10000, raw replies, no
@@ -16,6 +17,13 @@ entries by the drain's time minus that, the rate a long-running consumer holds.
 
 CPU per entry (this process or `logs ingest`, plus redis-server's own) is printed too: it
 moves far less than wall time on a shared machine, so it is the figure to compare commits by.
+
+`--vs DIR` compares commits in one run: DIR is another checkout (with its own `uv sync`), whose
+`logs ingest` drains the same entries right after this checkout's, pair by pair.
+
+Shapes: `json` (one field holding a JSON object), `fields` (a field per column), `text` (one
+plain-text field: RFC 3164 syslog, NCSA combined access logs and `time LEVEL service: message`
+lines, 4:3:3, read by the text formats).
 """
 
 from __future__ import annotations
@@ -97,7 +105,7 @@ def ceiling(
 
 
 def run_ingest(
-    port: int, server: int, stream: str, group: str, data_dir: Path
+    port: int, server: int, stream: str, group: str, data_dir: Path, checkout: Path = ROOT
 ) -> tuple[int, float, float, int, str]:
     """`logs ingest --drain` in a process of its own: entries, seconds (as it reports them), CPU
     seconds (its own and redis-server's, pid `server`), its peak RSS (MB), its last line."""
@@ -110,12 +118,13 @@ def run_ingest(
     }
     redis_cpu = cpu_seconds(server)
     with tempfile.TemporaryFile() as err_file:
+        python = sys.executable if checkout == ROOT else str(checkout / ".venv/bin/python")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest", "-q", "ingest", "--drain", "--consumer", "bench"],
+            [python, "-m", "ingest", "-q", "ingest", "--drain", "--consumer", "bench"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err_file,
-            cwd=ROOT,
+            cwd=checkout,
         )
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
         cpu = usage.ru_utime + usage.ru_stime + cpu_seconds(server) - redis_cpu
@@ -134,7 +143,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=500_000)
     parser.add_argument("--shapes", default="json,fields")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--vs", type=Path, help="another checkout to alternate with")
     args = parser.parse_args()
+    sides = [("this", ROOT)] + ([("vs", args.vs.resolve())] if args.vs else [])
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     proc, port = start_redis(work)
     client = redis.Redis(port=port, protocol=2)  # RESP2, as the consumer speaks
@@ -152,16 +163,26 @@ def main() -> None:
             # still has to read.
             for r in range(args.repeat):
                 client.xgroup_create(stream, f"ceiling{r}", id="0")
-                client.xgroup_create(stream, f"ingest{r}", id="0")
+                for side, _ in sides:
+                    client.xgroup_create(stream, f"ingest{r}{side}", id="0")
             for r in range(args.repeat):
                 top, top_cpu = ceiling(client, proc.pid, stream, args.count, f"ceiling{r}")
-                n, seconds, cpu, rss, line = run_ingest(
-                    port, proc.pid, stream, f"ingest{r}", work / f"data-{shape}-{r}"
-                )
-                steady = n / (seconds - startup) / top
-                per_entry = (top_cpu / args.count * 1e6, cpu / n * 1e6)
-                rows.append((shape, top, n / seconds, n / seconds / top, steady, rss, *per_entry))
-                print(f"{shape}: {line}", file=sys.stderr)
+                for side, checkout in sides:
+                    n, seconds, cpu, rss, line = run_ingest(
+                        port,
+                        proc.pid,
+                        stream,
+                        f"ingest{r}{side}",
+                        work / f"data-{shape}-{r}-{side}",
+                        checkout,
+                    )
+                    steady = n / (seconds - startup) / top
+                    per_entry = (top_cpu / args.count * 1e6, cpu / n * 1e6)
+                    label = shape if side == "this" else f"{shape} vs"
+                    rows.append(
+                        (label, top, n / seconds, n / seconds / top, steady, rss, *per_entry)
+                    )
+                    print(f"{label}: {line}", file=sys.stderr)
     finally:
         proc.kill()
         shutil.rmtree(work, ignore_errors=True)
@@ -169,21 +190,24 @@ def main() -> None:
     print(f"start-up of a drain over an empty stream: {startup:.2f} s (median of 3)")
     print("CPU µs/entry, Redis's included: the ceiling's loop; `logs ingest`, start-up included")
     print(
-        f"{'shape':8} {'ceiling/s':>10} {'ingest/s':>10} {'ratio':>6} {'less start-up':>14} "
+        f"{'shape':9} {'ceiling/s':>10} {'ingest/s':>10} {'ratio':>6} {'less start-up':>14} "
         f"{'ingest RSS MB':>14} {'CPU ceiling':>12} {'CPU ingest':>11}"
     )
     for shape, top, rate, ratio, steady, rss, top_us, us in rows:
         print(
-            f"{shape:8} {top:10,.0f} {rate:10,.0f} {ratio:6.2f} {steady:14.2f} {rss:14} "
+            f"{shape:9} {top:10,.0f} {rate:10,.0f} {ratio:6.2f} {steady:14.2f} {rss:14} "
             f"{top_us:12.1f} {us:11.1f}"
         )
-    if args.repeat > 1:
-        for shape in args.shapes.split(","):
-            ratios = [row[3] for row in rows if row[0] == shape]
-            steadies = [row[4] for row in rows if row[0] == shape]
+    if args.repeat > 1 or args.vs:
+        labels = dict.fromkeys(row[0] for row in rows)
+        for label in labels:
+            ratios = [row[3] for row in rows if row[0] == label]
+            steadies = [row[4] for row in rows if row[0] == label]
+            cpus = [row[7] for row in rows if row[0] == label]
             print(
-                f"{shape}: median ratio {statistics.median(ratios):.2f}, less start-up "
-                f"{statistics.median(steadies):.2f}, of {len(ratios)} runs"
+                f"{label}: median ratio {statistics.median(ratios):.2f}, less start-up "
+                f"{statistics.median(steadies):.2f}, CPU {statistics.median(cpus):.2f} µs/entry, "
+                f"of {len(ratios)} runs"
             )
 
 

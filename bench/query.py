@@ -31,9 +31,28 @@ sys.path.insert(0, str(ROOT))
 from ingest import lakestate, layout  # noqa: E402
 from ingest.schema import arrow_schema  # noqa: E402
 
-SERVICES = ["api", "auth", "billing", "cart", "catalog", "checkout", "email", "frontend",
-            "gateway", "inventory", "notifications", "orders", "payments", "pricing",
-            "recommendations", "search", "shipping", "users", "worker", "scheduler"]
+SERVICES = [
+    "api",
+    "auth",
+    "billing",
+    "cart",
+    "catalog",
+    "checkout",
+    "email",
+    "frontend",
+    "gateway",
+    "inventory",
+    "notifications",
+    "orders",
+    "payments",
+    "pricing",
+    "recommendations",
+    "search",
+    "shipping",
+    "users",
+    "worker",
+    "scheduler",
+]
 COMMITS = 10
 
 
@@ -90,8 +109,9 @@ def build(data_dir: Path, variant: str, rows: int, hours: int, start: datetime) 
         # Per hour, all its rows sorted by ts, in one file (what compaction writes).
         staged = generate_sql(0, rows, start, hours, "")
         con.execute(f"CREATE TABLE staged AS {staged}")
-        for (date, hour) in con.execute("SELECT DISTINCT date, hour FROM staged ORDER BY 1, 2"
-                                        ).fetchall():
+        for date, hour in con.execute(
+            "SELECT DISTINCT date, hour FROM staged ORDER BY 1, 2"
+        ).fetchall():
             commit(f"SELECT * FROM staged WHERE date = '{date}' AND hour = '{hour}' ORDER BY ts")
         snapshot = lakestate.hours_of(DeltaTable(str(layout.table_path(data_dir))))
         lakestate.record_compacted(data_dir, {k: list(h.files) for k, h in snapshot.items()})
@@ -116,20 +136,28 @@ def queries(start: datetime) -> list[tuple[str, str, list[str]]]:
     date_s, hour_s = hour.strftime("%Y-%m-%d"), hour.strftime("%H")
     return [
         ("count", "select count(*) from logs", []),
-        ("1-hour group-by",
-         f"select service, level, count(*) from logs where date = '{date_s}' and "
-         f"hour = '{hour_s}' group by all order by all", []),
-        ("p95 per service",
-         "select service, quantile_cont((attrs->>'$.latency_ms')::double, 0.95) as p95 "
-         "from logs group by 1 order by 1", []),
-        ("message ILIKE scan",
-         "select count(*) from logs where message ilike '%timed out%'", []),
+        (
+            "1-hour group-by",
+            f"select service, level, count(*) from logs where date = '{date_s}' and "
+            f"hour = '{hour_s}' group by all order by all",
+            [],
+        ),
+        (
+            "p95 per service",
+            "select service, quantile_cont((attrs->>'$.latency_ms')::double, 0.95) as p95 "
+            "from logs group by 1 order by 1",
+            [],
+        ),
+        ("message ILIKE scan", "select count(*) from logs where message ilike '%timed out%'", []),
     ]
 
 
 def raw_program(files: list[str], sql: str) -> str:
-    view = ("create view logs as select * from read_parquet(" + repr(files) +
-            ", hive_partitioning=true, hive_types={'date': varchar, 'hour': varchar})")
+    view = (
+        "create view logs as select * from read_parquet("
+        + repr(files)
+        + ", hive_partitioning=true, hive_types={'date': varchar, 'hour': varchar})"
+    )
     return f"import duckdb; duckdb.sql({view!r}); print(duckdb.sql({sql!r}).fetchall())"
 
 
@@ -162,8 +190,10 @@ def main() -> None:
             if not built or not lake_files(data_dir):
                 began = time.perf_counter()
                 build(data_dir, variant, args.rows, args.hours, start)
-                print(f"built {variant}: {args.rows:,} rows in {time.perf_counter() - began:.0f} s",
-                      file=sys.stderr)
+                print(
+                    f"built {variant}: {args.rows:,} rows in {time.perf_counter() - began:.0f} s",
+                    file=sys.stderr,
+                )
             files = lake_files(data_dir)
             print(f"{variant}: {len(files)} files", file=sys.stderr)
             run_env = {**env, "LOGS_DATA_DIR": str(data_dir)}
@@ -177,14 +207,18 @@ def main() -> None:
                     ours.append(timed(ours_cmd, run_env)[0])
                     raw.append(timed(raw_cmd, run_env)[0])
                 results.append((variant, name, statistics.median(ours), statistics.median(raw)))
-                print(f"  {name}: logs sql {results[-1][2]:.3f} s, raw {results[-1][3]:.3f} s",
-                      file=sys.stderr)
+                print(
+                    f"  {name}: logs sql {results[-1][2]:.3f} s, raw {results[-1][3]:.3f} s",
+                    file=sys.stderr,
+                )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
-    print(f"\n{args.rows:,} rows over {args.hours} hours; median of {args.repeat} runs, "
-          "whole process incl. interpreter start\n")
+    print(
+        f"\n{args.rows:,} rows over {args.hours} hours; median of {args.repeat} runs, "
+        "whole process incl. interpreter start\n"
+    )
     print("| lake | query | logs sql | raw duckdb | ratio |")
     print("|---|---|---:|---:|---:|")
     for variant, name, ours_s, raw_s in results:

@@ -162,6 +162,7 @@ def tail(
         logs tail -f --level WARN+ --service api
     """
     from ingest import tail as tail_lib
+    from ingest.formats.registry import from_settings
     from ingest.redis_conn import connect, resolve_url
 
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
@@ -187,7 +188,8 @@ def tail(
 
     try:
         client = tail_lib.raw_client(_client(s))
-        shown, top = tail_lib.newest(client, s.stream, lines, flt)
+        formats = from_settings(s)
+        shown, top = tail_lib.newest(client, s.stream, lines, flt, formats)
         client.close()
         for line in shown:
             show(line)
@@ -201,6 +203,7 @@ def tail(
             flt,
             note,
             s.block_ms,
+            formats,
         )
         for line in live:
             show(line)

@@ -8,14 +8,18 @@ Exactness is the rule: a row this lane emits is the row `records.decode` produce
 value (tests/test_columnar.py holds both to it). Whatever the lane cannot take with certainty goes
 back to `records.decode`, by index; that is also where dead letters are decided:
 
-- raw text: invalid UTF-8, raw newlines, lone-surrogate escapes, `NaN`/`Infinity`, and any
-  literal `null` (only without one does an absent key read the same as a null value);
+- raw text: invalid UTF-8, raw newlines, lone-surrogate escapes, `NaN`/`Infinity`, ANSI
+  escapes (records.decode cuts them from columns), and any literal `null` (only without one
+  does an absent key read the same as a null value);
 - values: nested objects and arrays, integral floats written as integers (a column of floats
   reads `5` as 5.0: the raw text tells which it was), keys whose values change type within a
   batch (the Arrow reader refuses those: the batch is bisected);
 - columns: time, level, service, host, message or trace values outside the fast forms:
   time as `YYYY-MM-DDTHH:MM:SS[.fraction]Z` or integer epoch s/ms/µs, levels from the word
-  table or syslog/pino numbers, the other columns as strings.
+  table or syslog/pino numbers, the other columns as strings;
+- schemas that need more than aliases (formats/jsondocs.py: OTLP, Docker json-file, ...).
+
+Plain-text entries have a lane of their own (`decode_text`, formats/textlane.py).
 """
 
 from __future__ import annotations
@@ -26,18 +30,26 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from ingest.records import _LEVEL_FAST, _LEVEL_NUMBERS, _MAX_US, _MIN_US, ALIASES
+from ingest.absent_keys import absent_cuts, cut_absent
+from ingest.formats.jsondocs import SPECIAL_KEYS
+from ingest.formats.levels import LEVEL_FAST as _LEVEL_FAST
+from ingest.formats.levels import LEVEL_NUMBERS as _LEVEL_NUMBERS
+from ingest.formats.times import MAX_US as _MAX_US
+from ingest.formats.times import MIN_US as _MIN_US
+from ingest.records import ALIASES, CONDITIONAL
 
 if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
+
+    from ingest.formats.registry import Formats
 
 MIN_CHUNK = 32
 """A chunk the Arrow reader refuses is split in two until the refused entries are isolated;
 chunks this small go to the per-entry decoder whole."""
 
 # Raw text that sends an entry to the per-entry decoder.
-_GUARD = r"null|NaN|Infinity|[\r\n]|\\u[dD][89abcdefABCDEF]"
+_GUARD = r"null|NaN|Infinity|[\r\n]|\\u[dD][89abcdefABCDEF]|\\u001[bB]"
 # The per-entry decoder's fast time form; its seconds are parsed by fromisoformat, which refuses
 # a 60th second or a 24th hour, so the pattern does too.
 _RFC3339_Z = (
@@ -79,6 +91,43 @@ def decode_json(ids: Sequence[bytes], docs: Sequence[bytes]) -> tuple[pa.Table, 
     left.update(refused)
     if not tables:
         return arrow_schema().empty_table(), sorted(left)
+    return pa.concat_tables(tables), sorted(left)
+
+
+def decode_text(
+    ids: Sequence[bytes], texts: Sequence[bytes], formats: Formats | None = None
+) -> tuple[pa.Table, list[int]]:
+    """Like `decode_json`, for entries of one plain-text field: `texts[i]` is its value. Lines
+    are read by the text formats in a batch (formats/textlane.py); logfmt lines become JSON
+    and go through `decode_json`; what neither takes is left, for `records.decode`."""
+    import polars as pl
+    import pyarrow as pa
+
+    from ingest.formats import textlane
+    from ingest.formats.registry import DEFAULT
+    from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
+    from ingest.writer import partition_columns
+
+    text, positions = _utf8(texts)
+    whole = len(positions) == len(ids)
+    sids = pl.Series(ids if whole else [ids[i] for i in positions], dtype=pl.Binary)
+    batch = textlane.read_batch(text, sids.cast(pl.String), formats or DEFAULT)
+    left = set(range(len(texts))).difference(positions)
+    left.update(positions[i] for i in batch.left)
+    tables = []
+    schema = arrow_schema()
+    if batch.taken:
+        rows = batch.frame.to_arrow()
+        arrays = [rows.column(n).cast(schema.field(n).type) for n in LOG_COLUMN_NAMES[:-2]]
+        date, hour = partition_columns(arrays[0])
+        tables.append(pa.Table.from_arrays([*arrays, date, hour], schema=schema))
+    if batch.logfmt:
+        logfmt_rows = [positions[i] for i in batch.logfmt]
+        table, not_taken = decode_json([ids[i] for i in logfmt_rows], batch.logfmt_json)
+        tables.append(table)
+        left.update(logfmt_rows[i] for i in not_taken)
+    if not tables:
+        return schema.empty_table(), sorted(left)
     return pa.concat_tables(tables), sorted(left)
 
 
@@ -130,20 +179,26 @@ def decode_fields(
 
 def _clean(docs: Sequence[bytes]) -> list[int]:
     """Positions of the docs whose raw text passes the guard."""
-    import polars as pl
 
-    series = pl.Series(docs, dtype=pl.Binary)
-    try:
-        text = series.cast(pl.String)
-        positions = list(range(len(docs)))
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):  # not all UTF-8
-        valid = [_is_utf8(d) for d in docs]
-        text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
-        positions = [i for i, ok in enumerate(valid) if ok]
+    text, positions = _utf8(docs)
     clean = text.str.contains(_GUARD).not_()
     if clean.all():
         return positions
     return [p for p, ok in zip(positions, clean.to_list(), strict=True) if ok]
+
+
+def _utf8(values: Sequence[bytes]) -> tuple[pl.Series, list[int]]:
+    """The values that are UTF-8, as a String series, and their positions (invalid UTF-8 is
+    records.decode's to dead-letter)."""
+    import polars as pl
+
+    series = pl.Series(values, dtype=pl.Binary)
+    try:
+        return series.cast(pl.String), list(range(len(values)))
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):  # not all UTF-8
+        valid = [_is_utf8(v) for v in values]
+        text = series.filter(pl.Series(valid, dtype=pl.Boolean)).cast(pl.String)
+        return text, [i for i, ok in enumerate(valid) if ok]
 
 
 def _is_utf8(doc: bytes) -> bool:
@@ -275,6 +330,12 @@ def _frame_rows(
     integral = [col[k].is_not_null() & (col[k] == col[k].floor()) for k in floats]
     # Beyond 2**53 (and for the infinities 1e400 reads as) floats do not say which int it was.
     exact = [(col[k].abs() < 2**53) | col[k].is_null() for k in floats]
+    # Documents of a schema that needs more than aliases (jsondocs.special) go one by one.
+    special = [col[k].is_not_null() for k in SPECIAL_KEYS if k in dtypes]
+    if "log" in dtypes and "stream" in dtypes:
+        special.append(col["log"].is_not_null() & col["stream"].is_not_null())
+    if special:
+        ok.append(pl.any_horizontal(special).not_())
     if dtypes.get("_ts_source", pl.String) != pl.String:
         ok.append(col["_ts_source"].is_null())  # replaced by a string when the time is missing
 
@@ -288,8 +349,16 @@ def _frame_rows(
         any_present: pl.Expr = pl.lit(False)
         parts = []
         for key in (n for n in names if n in dtypes):
-            chosen[key] = col[key].is_not_null() & any_present.not_()
-            any_present = any_present | col[key].is_not_null()
+            present = col[key].is_not_null()
+            if key in CONDITIONAL:  # `name` counts only beside `levelname` or `v`
+                beside = [col[k].is_not_null() for k in CONDITIONAL[key] if k in dtypes]
+                present = present & (pl.any_horizontal(beside) if beside else pl.lit(False))
+            chosen[key] = present & any_present.not_()
+            any_present = any_present | present
+            if docs is None and column not in ("ts", "trace_id") and dtypes[key] == pl.String:
+                # ANSI codes are cut from columns by records.decode: rows holding one go there.
+                # (JSON text with an escaped ESC never gets here: see _GUARD.)
+                ok.append(present.not_() | col[key].str.contains("\x1b", literal=True).not_())
             fast = (
                 pl.col(native[key].name)
                 if key in native
@@ -348,7 +417,7 @@ def _frame_rows(
     for name in LOG_COLUMN_NAMES[:-2]:
         column = taken.get_column(name).to_arrow()
         if name == "attrs":
-            column = _cut_absent(column, cuts)
+            column = cut_absent(column, cuts)
         arrays.append(column.cast(schema.field(name).type))
     date, hour = partition_columns(arrays[0])
     return pa.Table.from_arrays([*arrays, date, hour], schema=schema), not_taken
@@ -475,7 +544,7 @@ def _attrs(
     df: pl.DataFrame, keys: dict[str, str], chosen: dict[str, pl.Expr], has_ts: pl.Expr
 ) -> tuple[pl.Expr, list[tuple[str, str]]]:
     """Every key not feeding a column, as sorted-key JSON, exactly as records.decode writes it
-    once the absent keys are cut out by the cuts returned (`_cut_absent`).
+    once the absent keys are cut out by the cuts returned (`cut_absent`).
 
     Polars encodes an absent key as `"key":null`; with no literal `null` in the raw entries,
     every `null` in the text is one of those, and is cut out."""
@@ -484,9 +553,11 @@ def _attrs(
     column_of = {key: column for column, key in keys.items()}
     present = set(column_of)
     # A column's best-ranked key never stays in attrs.
-    top = {
+    # (A conditional alias is not always taken when present, nor is what ranks below it.)
+    firsts = (
         next(n for n in names if n in present) for names in ALIASES.values() if present & set(names)
-    }
+    )
+    top = {n for n in firsts if n not in CONDITIONAL} if present else set()
     names = present - top
     ts_keys = [n for n in ALIASES["ts"] if n in present]
     if not ts_keys or df.get_column(column_of[ts_keys[0]]).null_count():
@@ -494,7 +565,7 @@ def _attrs(
     if not names:
         return pl.lit("{}"), []
     fields, nullable = [], []
-    ordered = sorted(names)  # as records.decode writes attrs, and as `_cuts` expects
+    ordered = sorted(names)  # as records.decode writes attrs, and as `absent_cuts` expects
     for name in ordered:
         value = pl.col(column_of[name]) if name in column_of else pl.lit(None, pl.String)
         if name == "_ts_source":
@@ -511,35 +582,7 @@ def _attrs(
     encoded = pl.struct(fields).struct.json_encode()
     if any(_needs_escape(n) for n in nullable):
         return encoded.str.replace_all(_ABSENT_FIELD, "").str.replace(r",\}$", "}"), []
-    return encoded, _cuts(ordered, nullable)
-
-
-def _cuts(fields: list[str], nullable: list[str]) -> list[tuple[str, str]]:
-    """What to replace by what, in order, to cut the `nullable` ones of an encoded struct's
-    `fields` (sorted, as encoded) out where they are null: one pass over the text per field,
-    two for the last one only when every field before it may be cut too.
-
-    Every field but the last is followed by a comma; those go first, so the last field then
-    follows a comma if any field before it stayed, else the brace."""
-    *leading, last = fields
-    cuts = [(f'"{name}":null,', "") for name in nullable if name != last]
-    if last in nullable:
-        if any(name not in nullable for name in leading):
-            cuts.append((f',"{last}":null}}', "}"))
-        elif not leading:
-            cuts.append((f'{{"{last}":null}}', "{}"))
-        else:
-            cuts += [(f',"{last}":null}}', "}"), (f'{{"{last}":null}}', "{}")]
-    return cuts
-
-
-def _cut_absent(text: pa.Array, cuts: list[tuple[str, str]]) -> pa.Array:
-    """`_cuts` applied by Arrow's substring replace (~30 % cheaper than the same in Polars)."""
-    import pyarrow.compute as pc
-
-    for pattern, replacement in cuts:
-        text = pc.replace_substring(text, pattern, replacement)
-    return text
+    return encoded, absent_cuts(ordered, nullable)
 
 
 def _said_float_rows(

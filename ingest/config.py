@@ -74,6 +74,11 @@ class Settings:
     """Seconds the scheduler's Redis lease lasts unless renewed."""
     metrics_port: int | None = None
     """Serve Prometheus metrics on this port when set."""
+    timezone: str = "UTC"
+    """IANA zone naive times in log lines are read in (e.g. Europe/Berlin)."""
+    parsers: tuple[tuple[str, str, str | None], ...] = ()
+    """Your own text formats, from logs.toml `[parsers.NAME]` tables (pattern, time_format);
+    tried before the built-in ones."""
     receive_tokens: str | None = None
     """`logs receive`: comma-separated tokens a client must present (Bearer, Basic, ApiKey,
     Splunk). Never printed. Unset: the receiver listens on 127.0.0.1 only."""
@@ -137,6 +142,8 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
     kind = str(f.type)
     if raw is None:
         return None
+    if name == "parsers":
+        return _parsers(raw, origin)
     try:
         if name == "data_dir":
             return Path(os.path.expanduser(str(raw)))
@@ -162,6 +169,24 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
         raise ConfigError(f"{origin}: {name} must be {kind.split(' ')[0]}, got {raw!r}") from None
 
 
+def _parsers(raw: Any, origin: str) -> tuple[tuple[str, str, str | None], ...]:
+    """`[parsers.NAME]` tables -> (name, pattern, time_format) triples, checked for shape."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: parsers must be a table of [parsers.NAME] tables")
+    out = []
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("pattern"), str):
+            raise ConfigError(f"{origin}: parsers.{name} needs a pattern (a regex string)")
+        unknown = set(spec) - {"pattern", "time_format"}
+        if unknown:
+            raise ConfigError(f"{origin}: parsers.{name}: unknown key {sorted(unknown)[0]!r}")
+        time_format = spec.get("time_format")
+        if time_format is not None and not isinstance(time_format, str):
+            raise ConfigError(f"{origin}: parsers.{name}.time_format must be a string")
+        out.append((str(name), spec["pattern"], time_format))
+    return tuple(out)
+
+
 def _config_path(explicit: str | None, env: dict[str, str]) -> Path | None:
     if explicit:
         return Path(explicit)
@@ -179,8 +204,12 @@ def _read_file(path: Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     flat: dict[str, Any] = {}
-    # Sections ([redis], [ingest], [schedule], ...) are for the reader's eye only.
+    # Sections ([redis], [ingest], [schedule], ...) are for the reader's eye only; [parsers]
+    # holds a table per format.
     for key, value in raw.items():
+        if key == "parsers":
+            flat["parsers"] = value
+            continue
         items = value.items() if isinstance(value, dict) else [(key, value)]
         for name, v in items:
             if name not in FIELDS:
@@ -206,6 +235,8 @@ def load(
             values[name] = _coerce(name, raw, f"config file {path}")
             sources[name] = f"file {path}"
     for name in FIELDS:
+        if name == "parsers":
+            continue  # a table: logs.toml only
         var = ENV_PREFIX + name.upper()
         if env.get(var, "") != "":
             values[name] = _coerce(name, env[var], var)
@@ -247,6 +278,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("compact_grace and vacuum_retention_hours must not be negative")
     if s.block_ms < 0 or s.batch_age <= 0 or s.claim_idle <= 0:
         raise ConfigError("block_ms, batch_age and claim_idle must be positive")
+    from ingest.formats.times import check_timezone
+
+    check_timezone(s.timezone)
     for name in (
         "receive_otlp_port",
         "receive_elastic_port",

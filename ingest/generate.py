@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -182,7 +183,33 @@ def entries(
         elif shape == "fields":
             yield {k: str(v) for k, v in doc.items()}
         else:
-            yield {"line": f"{ts} {level} {service}: {message}"}
+            yield {"line": _text_line(rng, doc, event)}
+
+
+_SEVERITY = {"DEBUG": 7, "INFO": 6, "WARN": 4, "ERROR": 3, "FATAL": 2}
+_AGENTS = ("curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0", "okhttp/4.12.0")
+
+
+def _text_line(rng: random.Random, doc: dict[str, Any], event: float) -> str:
+    """One plain-text line in a mix real hosts ship: RFC 3164 syslog (4 in 10), NCSA combined
+    access logs (3 in 10), and `time LEVEL service: message` application lines (3 in 10)."""
+    when = datetime.fromtimestamp(event, UTC)
+    kind = rng.random()
+    level, service, host = str(doc["level"]), str(doc["service"]), str(doc["host"])
+    if kind < 0.4:
+        pri = 16 * 8 + _SEVERITY[level]  # facility local0
+        stamp = f"{when:%b} {when.day:2d} {when:%H:%M:%S}"
+        return f"<{pri}>{stamp} {host} {service}[{rng.randint(100, 32000)}]: {doc['message']}"
+    if kind < 0.7:
+        status = 500 if level in ("ERROR", "FATAL") else 404 if level == "WARN" else 200
+        method = rng.choice(METHODS)
+        path = rng.choice(PATHS).replace("{id}", str(rng.randint(1, 99999)))
+        return (
+            f"203.0.113.{rng.randint(1, 254)} - - [{when:%d/%b/%Y:%H:%M:%S} +0000] "
+            f'"{method} {path} HTTP/1.1" {status} {rng.randint(0, 50000)} "-" '
+            f'"{rng.choice(_AGENTS)}" {float(doc["latency_ms"]) / 1000:.3f}'
+        )
+    return f"{doc['ts']} {level} {service}: {doc['message']}"
 
 
 def _malformed(rng: random.Random) -> Fields:

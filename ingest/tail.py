@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ingest.errors import BadEntry, UsageError
-from ingest.records import Row, decode, normalize_level
+from ingest.formats.registry import DEFAULT, Formats
+from ingest.records import Row, decode_rows, normalize_level
 from ingest.status import rfc3339_ms
 
 if TYPE_CHECKING:
@@ -92,12 +93,13 @@ class Line:
     """Why the entry could not be decoded (it will be dead-lettered by ingest)."""
 
 
-def to_line(entry_id: bytes, fields: list[bytes] | None) -> Line:
+def to_lines(entry_id: bytes, fields: list[bytes] | None, formats: Formats = DEFAULT) -> list[Line]:
+    """The entry as ingest will store it: a line per row (one, or one per OTLP record)."""
     stream_id = entry_id.decode()
     try:
-        return Line(stream_id, decode(stream_id, fields))
+        return [Line(row.stream_id, row) for row in decode_rows(stream_id, fields, formats=formats)]
     except BadEntry as exc:
-        return Line(stream_id, None, exc.reason)
+        return [Line(stream_id, None, exc.reason)]
 
 
 def raw_client(client: redis.Redis) -> redis.Redis:
@@ -107,7 +109,9 @@ def raw_client(client: redis.Redis) -> redis.Redis:
     return client
 
 
-def newest(client: redis.Redis, stream: str, count: int, flt: Filter) -> tuple[list[Line], str]:
+def newest(
+    client: redis.Redis, stream: str, count: int, flt: Filter, formats: Formats = DEFAULT
+) -> tuple[list[Line], str]:
     """The newest `count` matching entries still in the stream (oldest first), and the id of the
     stream's newest entry at that moment (`0-0` when empty): follow from there."""
     found: list[Line] = []
@@ -121,9 +125,9 @@ def newest(client: redis.Redis, stream: str, count: int, flt: Filter) -> tuple[l
         for entry_id, fields in reply:
             if len(found) >= count:
                 break
-            line = to_line(entry_id, fields)
-            if flt.matches(line):
-                found.append(line)
+            for line in reversed(to_lines(entry_id, fields, formats)):
+                if flt.matches(line) and len(found) < count:
+                    found.append(line)
         if len(found) >= count or len(reply) < page:
             return found[::-1], top
         end = "(" + reply[-1][0].decode()
@@ -136,6 +140,7 @@ def follow(
     flt: Filter,
     note: Callable[[str], None],
     block_ms: int = 1000,
+    formats: Formats = DEFAULT,
 ) -> Iterator[Line]:
     """Entries added after id `after`, forever. Redis outages are noted, retried with capped
     backoff, and resumed after the last entry read, so nothing is shown twice."""
@@ -179,9 +184,9 @@ def follow(
             down_since, backoff = None, 0.0
         for entry_id, fields in reply[0][1] if reply else ():
             after = entry_id.decode()
-            line = to_line(entry_id, fields)
-            if flt.matches(line):
-                yield line
+            for line in to_lines(entry_id, fields, formats):
+                if flt.matches(line):
+                    yield line
 
 
 # -- output -----------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import orjson
 
 from ingest.config import Settings, mask_url
 from ingest.errors import BadEntry, RedisUnavailable
-from ingest.records import Row, decode
+from ingest.formats.registry import from_settings
+from ingest.records import Row, decode_rows
 from ingest.schema import LOG_COLUMNS, arrow_type
 
 if TYPE_CHECKING:
@@ -106,12 +107,13 @@ def live_rows(settings: Settings) -> list[Row]:
     rows = []
     for entry_id, fields in entries:
         try:
-            rows.append(
-                decode(
+            rows.extend(
+                decode_rows(
                     entry_id.decode(),
                     fields,
                     max_bytes=settings.max_entry_bytes,
                     max_depth=settings.max_json_depth,
+                    formats=from_settings(settings),
                 )
             )
         except BadEntry:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from ingest.errors import BadEntry
+from ingest.formats.registry import DEFAULT, Formats
 from ingest.records import decode
 from ingest.schema import arrow_schema
 from ingest.writer import rows_to_arrow
@@ -21,10 +22,14 @@ def stream_ids(n: int) -> list[bytes]:
 
 
 def assert_contract(
-    table: pa.Table, left: list[int], ids: Sequence[bytes], entries: Sequence[list[bytes]]
+    table: pa.Table,
+    left: list[int],
+    ids: Sequence[bytes],
+    entries: Sequence[list[bytes]],
+    formats: Formats = DEFAULT,
 ) -> int:
     """`table, left`: what a lane made of `entries` (each `[k1, v1, ...]` as Redis returns it)
-    with ids `ids`. Returns how many entries it took."""
+    with ids `ids`, reading text with `formats`. Returns how many entries it took."""
     assert table.schema == arrow_schema()
     assert left == sorted(set(left)), "left indexes must be sorted and distinct"
     assert all(0 <= i < len(entries) for i in left)
@@ -42,7 +47,7 @@ def assert_contract(
     expected = []
     for i in taken:
         try:
-            expected.append(decode(ids[i].decode(), entries[i]))
+            expected.append(decode(ids[i].decode(), entries[i], formats=formats))
         except BadEntry as exc:
             pytest.fail(f"lane emitted a row for a dead letter ({exc.reason}): {entries[i]!r}")
     want = rows_to_arrow(expected).sort_by("stream_id").to_pylist()

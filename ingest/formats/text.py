@@ -7,7 +7,7 @@ keep to what Python's `re` and Rust's `regex` read alike: no look-around, no bac
 `$`/`\\Z`, explicit ASCII classes (`[0-9]`, `[ ]`) rather than `\\d`, `\\s`, `\\w`.
 
 Group names: the time parts of `times.TIME_GROUPS`; `level` (a level word), `lvl` (a letter the
-format defines), `pri` (a syslog PRI), `lv1`/`lv2`/`lv3` (the level word of a generic header);
+format defines), `pri` (a syslog PRI), `lv1`-`lv4` (the level word of a generic header);
 `host`, `service`, `message`, `trace_id`; `sd` (RFC 5424 structured data); every other group is
 an attribute, typed by the format's `types`. A group that did not take part, or holds `-` or
 nothing, is absent (`message` aside). The first format whose pattern matches and whose time
@@ -16,9 +16,11 @@ nothing, is absent (`message` aside). The first format whose pattern matches and
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from ingest.formats.levels import LEVEL_FAST, LEVEL_LETTERS, LEVEL_NUMBERS
@@ -52,7 +54,7 @@ FACILITIES = [
 ]
 
 CORE_GROUPS = frozenset({"host", "service", "message", "trace_id"})
-LEVEL_GROUPS = ("level", "lv1", "lv2", "lv3")
+LEVEL_GROUPS = ("level", "lv1", "lv2", "lv3", "lv4")
 SPECIAL_GROUPS = frozenset({*TIME_GROUPS, *LEVEL_GROUPS, "lvl", "pri", "sd", "z2"})
 
 
@@ -70,21 +72,42 @@ class TextFormat:
     status_level: bool = False
     """The level follows the HTTP status: 5xx ERROR, 4xx WARN, else INFO."""
     custom: bool = False
-    """Declared by the user in logs.toml; tried before every built-in format."""
-    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    """Declared by the user in logs.toml (custom.py): a `ts` group holds the whole time, a
+    `level` group any level word or number."""
+    time_format: str | None = None
+    """strptime format of a custom format's `ts` group; None: any form loglake knows."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "compiled", re.compile(self.pattern))
+    @functools.cached_property
+    def compiled(self) -> re.Pattern[str]:
+        """Compiled on first use: the 40-odd built-in patterns cost ~60 ms to compile, which
+        `logs` commands that read no text need not pay. (The user's: `.` matches line ends.)"""
+        return re.compile(self.pattern, re.DOTALL if self.custom else 0)
 
-    @property
+    def read_custom(
+        self, groups: dict[str, str | None], line: str, ctx: TextContext
+    ) -> dict[str, Any]:
+        """A user's format reads its own groups (custom.CustomFormat)."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def first_chars(self) -> frozenset[str] | None:
+        """Every character a line this format takes can start with; None when it could be
+        any (the columnar lane skips formats no line of a batch can start)."""
+        try:
+            chars, empty = _first(_parser.parse(self.pattern))
+        except (re.error, ValueError):
+            return None
+        return frozenset(chars) if chars is not None and not empty else None
+
+    @functools.cached_property
     def groups(self) -> list[str]:
         return list(self.compiled.groupindex)
 
-    @property
+    @functools.cached_property
     def has_time(self) -> bool:
         return any(g in TIME_GROUPS for g in self.compiled.groupindex)
 
-    @property
+    @functools.cached_property
     def attr_groups(self) -> list[str]:
         return [g for g in self.compiled.groupindex if g not in SPECIAL_GROUPS | CORE_GROUPS]
 
@@ -104,8 +127,11 @@ def read_match(
 ) -> dict[str, Any] | None:
     """The canonical document of a line `fmt`'s pattern matched; None when its time is not
     one (the line is then offered to the next format)."""
+    if fmt.custom:
+        return fmt.read_custom(groups, line, ctx)
     doc: dict[str, Any] = {"_format": fmt.name}
-    if fmt.has_time:
+    if fmt.has_time and (groups.get("H") or groups.get("epoch")):
+        # (A format whose time may be absent, RFC 5424's `-`, takes the line without one.)
         z2 = groups.get("z2")
         if z2 and not groups.get("z"):
             groups = {**groups, "z": z2}
@@ -138,6 +164,50 @@ def read_match(
     if sd and sd != "-":
         doc.update(structured_data(sd))
     return doc
+
+
+def _first(seq: Any) -> tuple[set[str] | None, bool]:
+    """The characters a parsed pattern (`re._parser`) can start with, and whether it can
+    match nothing at all; None where that is not a small known set."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    found: set[str] = set()
+    for op, arg in seq:
+        if op is c.AT:
+            continue
+        if op is c.LITERAL:
+            found.add(chr(arg))
+            return found, False
+        if op is c.IN:
+            for item_op, item in arg:
+                if item_op is c.LITERAL:
+                    found.add(chr(item))
+                elif item_op is c.RANGE and item[1] - item[0] < 128:
+                    found.update(chr(n) for n in range(item[0], item[1] + 1))
+                else:
+                    return None, False
+            return found, False
+        if op is c.SUBPATTERN:
+            inner, empty = _first(arg[-1])
+        elif op is c.BRANCH:
+            inner, empty = set(), False
+            for branch in arg[1]:
+                chars, branch_empty = _first(branch)
+                if chars is None:
+                    return None, False
+                inner.update(chars)
+                empty = empty or branch_empty
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            inner, empty = _first(arg[2])
+            empty = empty or arg[0] == 0
+        else:
+            return None, False
+        if inner is None:
+            return None, False
+        found.update(inner)
+        if not empty:
+            return found, False
+    return found, True
 
 
 def _typed(value: str, kind: type) -> Any:

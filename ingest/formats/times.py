@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.errors import ConfigError
@@ -162,10 +163,10 @@ def parts_to_us(parts: dict[str, str | None], tz: ZoneInfo | None, now_us: int) 
             return None
         now_day = _EPOCH + (now_us // _DAY_US) * _DAY_US * _US
         for back in (-1, 0, 1, 2):
-            day = now_day - timedelta(days=back)
-            us = instant(day.year, day.month, day.day)
-            if us is not None and us <= now_us + DATELESS_SLACK_US:
-                return us
+            date = now_day - timedelta(days=back)
+            found = instant(date.year, date.month, date.day)
+            if found is not None and found <= now_us + DATELESS_SLACK_US:
+                return found
         return None
     day = int(day_text)
     if year_text:
@@ -176,14 +177,107 @@ def parts_to_us(parts: dict[str, str | None], tz: ZoneInfo | None, now_us: int) 
     # No year: the most recent one within the slack (Feb 29 looks back to a leap year).
     year = _year_of(now_us) + 1
     for candidate in range(year, year - 9, -1):
-        us = instant(candidate, month, day)
-        if us is not None and us <= now_us + YEARLESS_SLACK_US:
-            return us
+        found = instant(candidate, month, day)
+        if found is not None and found <= now_us + YEARLESS_SLACK_US:
+            return found
     return None
 
 
 def _checked(us: int | None) -> int | None:
     return us if us is not None and MIN_US <= us <= MAX_US else None
+
+
+def _epoch_to_us(number: float) -> int | None:
+    """Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude."""
+    magnitude = abs(number)
+    if magnitude < 1e11:
+        us = number * 1_000_000
+    elif magnitude < 1e14:
+        us = number * 1_000
+    elif magnitude < 1e17:
+        us = number
+    else:
+        us = number / 1_000
+    us = int(round(us)) if isinstance(us, float) else int(us)
+    return us if MIN_US <= us <= MAX_US else None
+
+
+def parse_ts(value: Any, tz: ZoneInfo | None = None) -> int | None:
+    """A JSON or field value's event time in microseconds UTC, or None when the value is not a
+    time we understand: RFC 3339 / ISO 8601 with any offset (naive ones read in `tz`, UTC when
+    None), epoch s/ms/µs/ns by magnitude, as a number or digits."""
+    if type(value) is str:
+        # Fast path for the commonest form, `2026-11-23T01:02:03[.fff…]Z`: whole seconds are
+        # parsed once per distinct second, the fraction by hand.
+        n = len(value)
+        if n >= 20 and value[-1] == "Z" and value[10] == "T" and (n == 20 or value[19] == "."):
+            base = _SECONDS.get(value[:19])
+            if base is None:
+                base = _second_us(value[:19])
+            if base is not None:
+                fraction = value[20:-1]
+                if not fraction:
+                    return base
+                if fraction.isdecimal():
+                    return base + int(fraction[:6].ljust(6, "0"))
+        text = value.strip()
+        if not text.isdecimal():
+            try:
+                dt = _fromisoformat(text)
+            except ValueError:
+                return _parse_ts_slow(text, tz)
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=tz or UTC)  # naive: the timezone setting's wall time
+            # Exact: whole seconds are exact in a float, microseconds added as an int.
+            return _in_range(
+                int(dt.replace(microsecond=0).timestamp()) * 1_000_000 + dt.microsecond
+            )
+        return _epoch_to_us(int(text)) if text else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return _epoch_to_us(value)
+    if isinstance(value, float):
+        return _epoch_to_us(value) if value == value else None
+    return None
+
+
+_fromisoformat = datetime.fromisoformat
+_SECONDS: dict[str, int] = {}
+
+
+def _second_us(text: str) -> int | None:
+    try:
+        dt = _fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    if len(_SECONDS) > 100_000:
+        _SECONDS.clear()
+    us = int(dt.timestamp()) * 1_000_000
+    _SECONDS[text] = us
+    return us
+
+
+def _parse_ts_slow(text: str, tz: ZoneInfo | None) -> int | None:
+    """Fractional or signed epoch numbers, lowercase `z`/`t`, comma fractions."""
+    if not text:
+        return None
+    try:
+        return _epoch_to_us(float(text)) if text[0].isdigit() or text[0] in "-." else None
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.upper().replace(",", ".", 1))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz or UTC)
+    return _in_range(int(dt.replace(microsecond=0).timestamp()) * 1_000_000 + dt.microsecond)
+
+
+def _in_range(us: int) -> int | None:
+    """An offset can carry 0001-01-01 below year 1, which no partition can hold."""
+    return us if us >= MIN_US else None
 
 
 def rfc3339(us: int) -> str:
