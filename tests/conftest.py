@@ -191,9 +191,7 @@ def dlq_entries(client: redis.Redis, stream: str) -> list[dict[bytes, bytes]]:
 
 
 @pytest.fixture(scope="module")
-def receiver(
-    redis_proc: RedisProc, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
+def receiver(redis_proc: RedisProc, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A real `logs receive` shared by one test module (tests/receiver.py); its stream is
     emptied before each test that uses it."""
     from tests import receiver as receiver_lib

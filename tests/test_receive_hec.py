@@ -181,3 +181,17 @@ def test_health_and_options_need_no_token(receiver: Receiver) -> None:
         receiver.url("hec", "/services/collector/health"), None, method="GET", token=None
     )  # type: ignore[arg-type]
     assert (status, orjson.loads(raw)) == (200, {"text": "HEC is healthy", "code": 17})
+
+
+def test_indexer_acknowledgement_with_a_channel(receiver: Receiver, redis_proc: RedisProc) -> None:
+    headers = {"Authorization": f"Splunk {TOKEN}", "X-Splunk-Request-Channel": "0aeeac95-ac74"}
+    first = orjson.loads(post(receiver.url("hec", EVENT_URL), b'{"event":"a"}', headers)[2])
+    second = orjson.loads(post(receiver.url("hec", EVENT_URL), b'{"event":"b"}', headers)[2])
+    assert first["code"] == 0 and second["ackId"] != first["ackId"]
+    query = orjson.dumps({"acks": [first["ackId"], second["ackId"]]})
+    status, _, raw = post(receiver.url("hec", "/services/collector/ack"), query, headers)
+    assert (status, orjson.loads(raw)) == (
+        200,
+        {"acks": {str(first["ackId"]): True, str(second["ackId"]): True}},
+    )
+    assert [r.message for r in rows(redis_proc.client(), receiver.stream)] == ["a", "b"]

@@ -118,7 +118,8 @@ class ReceiverApp:
                 if not route.public:
                     auth.check(self.tokens, headers.get("authorization"))
                 if route.writes:
-                    await self.sink.check_backlog()
+                    if route.backpressure:
+                        await self.sink.check_backlog()
                     # Bodies in memory at once are bounded: past WRITERS requests wait here.
                     async with self._writers:
                         reply = await self._write(route, request, receive)

@@ -10,6 +10,7 @@ is refused whole (`invalid-event-number` names it), nothing of it written.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -134,6 +135,30 @@ def _docker(event: dict[str, Any]) -> dict[str, Any]:
     return entries.with_meta(doc, meta)
 
 
+_ACK_IDS = itertools.count()
+
+
+def _success(request: Request, records: int) -> Reply:
+    """HEC's success; with an ackId when the client names a channel (indexer acknowledgement,
+    which Vector and the Collector turn on by default)."""
+    channel = request.header("x-splunk-request-channel") or request.query.get("channel")
+    if not channel:
+        return Reply(200, SUCCESS, records=records)
+    body = orjson.dumps({"text": "Success", "code": 0, "ackId": next(_ACK_IDS)})
+    return Reply(200, body, records=records)
+
+
+async def ack(request: Request, ctx: Context) -> Reply:
+    """`/services/collector/ack`: every id we handed out is acknowledged already, since the
+    answer that carried it came only after Redis had taken the events."""
+    try:
+        asked = orjson.loads(request.body or b"{}").get("acks", [])
+        acks = {str(int(i)): True for i in asked}
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        raise HecError("Invalid data format", 6) from None
+    return Reply(200, orjson.dumps({"acks": acks}))
+
+
 async def event(request: Request, ctx: Context) -> Reply:
     if not request.body.strip():
         raise HecError("No data", 5)
@@ -155,7 +180,7 @@ async def event(request: Request, ctx: Context) -> Reply:
             )
         docs.append(data)
     await ctx.sink.write(docs)
-    return Reply(200, SUCCESS, records=len(docs))
+    return _success(request, len(docs))
 
 
 async def raw(request: Request, ctx: Context) -> Reply:
@@ -182,13 +207,14 @@ async def raw(request: Request, ctx: Context) -> Reply:
         # Nothing known but the line: the stream decoder's text formats read it.
         batch = [entries.text_entry(line) for line in lines]
     await ctx.sink.write(batch)
-    return Reply(200, SUCCESS, records=len(batch))
+    return _success(request, len(batch))
 
 
 _EVENT_PATHS = frozenset(
     ("/services/collector", "/services/collector/event", "/services/collector/event/1.0")
 )
 _RAW_PATHS = frozenset(("/services/collector/raw", "/services/collector/raw/1.0"))
+_ACK_PATHS = frozenset(("/services/collector/ack", "/services/collector/ack/1.0"))
 _HEALTH_PATHS = frozenset(("/services/collector/health", "/services/collector/health/1.0"))
 
 
@@ -204,4 +230,6 @@ def route(method: str, path: str) -> Route | None:
         return Route(PROTOCOL, event, render)
     if path in _RAW_PATHS and method == "POST":
         return Route(PROTOCOL, raw, render)
+    if path in _ACK_PATHS and method == "POST":
+        return Route(PROTOCOL, ack, render, backpressure=False)
     return None

@@ -70,7 +70,9 @@ class Route:
     render: Renderer
     """The protocol's own form of an error answer."""
     writes: bool = True
-    """Reads a body and XADDs: backpressure and limits apply."""
+    """Reads a body (within the limits) and XADDs..."""
+    backpressure: bool = True
+    """...and is refused while ingest is behind (not so for HEC's ack queries)."""
     public: bool = False
     """Answered without a token (health checks, CORS/driver probes)."""
     own_snappy: bool = False
