@@ -186,3 +186,9 @@ def test_garbage_on_the_socket_does_not_stop_the_server(receiver: Receiver) -> N
         sock.close()
     wait_ready(receiver)
     assert post(receiver.url("elastic", "/"), None, method="GET")[0] == 200  # type: ignore[arg-type]
+
+
+def test_a_large_body_refused_for_its_token_still_gets_its_answer(receiver: Receiver) -> None:
+    body = b'{"msg":"x"}\n' * 400_000  # ~5 MB, sent in full before urllib reads the answer
+    status, _, answer = post(receiver.url("loki", "/ingest"), body, token="wrong")
+    assert status == 403 and orjson.loads(answer) == {"error": "invalid token"}

@@ -130,6 +130,13 @@ class ReceiverApp:
             reply = (route.render if route else _neutral)(exc, request)
             if exc.retryable:
                 reply.headers.append((b"retry-after", b"%d" % RETRY_AFTER))
+            if (
+                route is not None
+                and route.writes
+                and not request.body_started
+                and headers.get("expect", "").lower() != "100-continue"
+            ):
+                await body.discard(receive)
         except ConnectionResetError:
             return  # the client left before sending its whole body: nobody to answer
         except Exception as exc:  # noqa: BLE001 - one bad request must not take the server down
@@ -164,6 +171,7 @@ class ReceiverApp:
     async def _write(self, route: Route, request: Request, receive: Receive) -> Reply:
         """Read and inflate the body within the limits, then hand it to the protocol."""
         headers = request.headers
+        request.body_started = True
         raw = await body.read(
             receive,
             self.limits.max_body,

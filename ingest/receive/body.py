@@ -8,6 +8,7 @@ most the limit plus one chunk has been produced, never held whole in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,6 +41,7 @@ async def read(
             # that reads its answer only once the body is sent (urllib, requests).
             await _drain(receive, 0)
         raise _too_large(limit, f"of {declared} bytes")
+    # From here the body is read (or drained) whatever happens.
     parts: list[bytes] = []
     size = 0
     while True:
@@ -55,6 +57,13 @@ async def read(
         if not message.get("more_body", False):
             break
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def discard(receive: Receive) -> None:
+    """Read and drop a body the request was refused before reading (a wrong token, ingest
+    behind), so the answer reaches clients that read it only once the body is sent."""
+    with contextlib.suppress(ConnectionResetError, RequestTimeout):
+        await _drain(receive, 0)
 
 
 async def _drain(receive: Receive, size: int) -> None:

@@ -24,6 +24,8 @@ class Request:
     body: bytes = b""
     size: int = 0
     """Body bytes as sent (before inflating), for the metrics."""
+    body_started: bool = False
+    """The app began reading the body (a refusal before that drops what the client sends)."""
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
