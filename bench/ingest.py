@@ -141,7 +141,7 @@ def run_ingest(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=500_000)
-    parser.add_argument("--shapes", default="json,fields")
+    parser.add_argument("--shapes", default="json,fields,text")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--vs", type=Path, help="another checkout to alternate with")
     args = parser.parse_args()
