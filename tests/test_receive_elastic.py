@@ -181,3 +181,17 @@ def test_filter_path_trims_the_items_as_logstash_asks(
 def test_every_answer_says_it_is_elasticsearch(receiver: Receiver) -> None:
     status, headers, _ = post(receiver.url("elastic", "/_cat/indices"), None, method="GET")  # type: ignore[arg-type]
     assert status == 404 and headers["x-elastic-product"] == "Elasticsearch"
+
+
+def test_a_document_nested_past_max_json_depth_is_a_per_item_error(
+    receiver: Receiver, redis_proc: RedisProc
+) -> None:
+    deep: object = {"leaf": 1}
+    for _ in range(70):
+        deep = {"x": deep}
+    body = b'{"index":{}}\n' + orjson.dumps({"deep": deep}) + b'\n{"index":{}}\n{"message":"ok"}\n'
+    status, _, raw = post(receiver.url("elastic", "/_bulk"), body)
+    items = orjson.loads(raw)["items"]
+    assert status == 200 and [i["index"]["status"] for i in items] == [400, 201]
+    assert "max_json_depth (64)" in items[0]["index"]["error"]["reason"]
+    assert [r.message for r in rows(redis_proc.client(), receiver.stream)] == ["ok"]

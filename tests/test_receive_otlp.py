@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import logging
 from typing import Any
 
@@ -272,3 +273,24 @@ def test_unsupported_content_types_are_415(receiver: Receiver) -> None:
     status, _, body = post(receiver.url("otlp", "/v1/logs"), b"x", {"Content-Type": "text/csv"})
     assert status == 415
     assert "application/x-protobuf" in status_pb2.Status.FromString(body).message
+
+
+def test_a_record_nested_past_max_json_depth_is_refused_in_partial_success(
+    receiver: Receiver, redis_proc: RedisProc
+) -> None:
+    value: dict[str, Any] = {"stringValue": "leaf"}
+    for _ in range(70):
+        value = {"kvlistValue": {"values": [{"key": "k", "value": value}]}}
+    records = [
+        {"body": {"stringValue": "deep"}, "attributes": [{"key": "nest", "value": value}]},
+        {"body": {"stringValue": "flat"}},
+    ]
+    request = {"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]}
+    status, _, body = post(
+        receiver.url("otlp", "/v1/logs"),
+        json.dumps(request).encode(),  # 280 levels of JSON: past what orjson writes
+        {"Content-Type": "application/json"},
+    )
+    assert status == 200
+    assert orjson.loads(body)["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert [r.message for r in rows(redis_proc.client(), receiver.stream)] == ["flat"]

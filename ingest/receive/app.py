@@ -56,6 +56,7 @@ class ReceiverApp:
             max_records=settings.receive_max_records,
             max_entry_bytes=settings.max_entry_bytes,
             es_version=settings.receive_es_version,
+            max_json_depth=settings.max_json_depth,
         )
         self.sink = Sink(redis_url, settings.stream, settings.group, settings.receive_max_lag)
         self.ctx = Context(self.sink, self.limits)

@@ -303,11 +303,17 @@ def _document(
         data = source.rstrip()[:-1] + tail + b"}"
     else:
         entries.with_meta(doc, {"_index": index, "_id": None if doc_id is None else str(doc_id)})
-        data = entries.dumps(doc)
+        try:
+            data = entries.dumps(doc)
+        except BadRequest as exc:
+            return _error_item(meta, default_index, 400, exc.message), None
     if len(data) + 10 > ctx.limits.max_entry_bytes:
         reason = (
             f"document of {len(data)} bytes is over max_entry_bytes ({ctx.limits.max_entry_bytes})"
         )
+        return _error_item(meta, default_index, 400, reason), None
+    if entries.too_deep(data, ctx.limits.max_json_depth):
+        reason = f"document nested deeper than max_json_depth ({ctx.limits.max_json_depth})"
         return _error_item(meta, default_index, 400, reason), None
     item: dict[str, Any] = {"_index": index or ""}
     if doc_id is not None:

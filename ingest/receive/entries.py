@@ -63,3 +63,23 @@ def ts_from_seconds(value: Any) -> str | None:
         return None
     us = int(round(value * 1_000_000)) if isinstance(value, float) else value * 1_000_000
     return rfc3339(us) if MIN_US <= us <= MAX_US else None
+
+
+def too_deep(data: bytes, limit: int) -> bool:
+    """JSON text nested deeper than `limit` (`max_json_depth`): the stream decoder would
+    dead-letter it, so the protocol refuses it instead. Brackets are counted first: a document
+    with fewer than `limit` of them cannot be that deep, and most have a handful."""
+    if data.count(b"{") + data.count(b"[") <= limit:
+        return False
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False

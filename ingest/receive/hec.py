@@ -95,7 +95,7 @@ def _envelopes(body: bytes) -> list[Any]:
             return values
         try:
             value, at = decoder.raw_decode(text, at)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise HecError("Invalid data format", 6, len(values)) from None
         values.append(value)
 
@@ -175,6 +175,12 @@ async def event(request: Request, ctx: Context) -> Reply:
             raise HecError(
                 f"Event of {len(data)} bytes is over max_entry_bytes "
                 f"({ctx.limits.max_entry_bytes})",
+                6,
+                number,
+            )
+        if entries.too_deep(data, ctx.limits.max_json_depth):
+            raise HecError(
+                f"Event nested deeper than max_json_depth ({ctx.limits.max_json_depth})",
                 6,
                 number,
             )

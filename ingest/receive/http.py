@@ -51,6 +51,7 @@ class Limits:
     max_records: int
     max_entry_bytes: int
     es_version: str
+    max_json_depth: int = 64
 
 
 @dataclass

@@ -70,6 +70,10 @@ async def ingest(request: Request, ctx: Context) -> Reply:
     query = request.query
     defaults = {k: query[k] for k in _DEFAULT_KEYS if query.get(k)}
     batch = [_entry(line, number, defaults) for number, line in enumerate(lines, 1)]
+    depth = ctx.limits.max_json_depth
+    for number, entry in enumerate(batch, 1):
+        if isinstance(entry, bytes) and entries.too_deep(entry, depth):
+            raise BadRequest(f"line {number}: JSON nested deeper than max_json_depth ({depth})")
     await ctx.sink.write(batch)
     return Reply(200, orjson.dumps({"accepted": len(batch)}), records=len(batch))
 

@@ -63,7 +63,7 @@ async def export(request: Request, ctx: Context) -> Reply:
 def _success(request: Request, rejected: int, accepted: int) -> Reply:
     message = (
         f"{rejected} log record(s) refused: no body, attributes or event name, or larger than "
-        "max_entry_bytes"
+        "max_entry_bytes, or nested deeper than max_json_depth"
     )
     if _is_json(request):
         partial = (
@@ -82,8 +82,13 @@ def _success(request: Request, rejected: int, accepted: int) -> Reply:
 
 
 def _keep(docs: list[bytes], doc: dict[str, Any], ctx: Context) -> bool:
-    data = entries.dumps(doc)
-    if len(data) + 10 > ctx.limits.max_entry_bytes:
+    try:
+        data = entries.dumps(doc)
+    except BadRequest:  # nested past what JSON text can hold here: refused, not stored
+        return False
+    if len(data) + 10 > ctx.limits.max_entry_bytes or entries.too_deep(
+        data, ctx.limits.max_json_depth
+    ):
         return False
     docs.append(data)
     return True
@@ -159,6 +164,7 @@ def _protobuf_docs(body: bytes, ctx: Context) -> tuple[list[bytes], int]:
     rejected = 0
     record_doc = mapping.record_doc
     max_entry = ctx.limits.max_entry_bytes
+    max_depth = ctx.limits.max_json_depth
     has_event_name = "event_name" in logs_pb2.LogRecord.DESCRIPTOR.fields_by_name
     for resource_logs in request.resource_logs:
         resource = {kv.key: plain(kv.value) for kv in resource_logs.resource.attributes}
@@ -208,8 +214,12 @@ def _protobuf_docs(body: bytes, ctx: Context) -> tuple[list[bytes], int]:
                     "flags": r.flags,
                     "eventName": event_name,
                 }
-                data = entries.dumps(record_doc(record, resource, scope))
-                if len(data) + 10 > max_entry:
+                try:
+                    data = entries.dumps(record_doc(record, resource, scope))
+                except BadRequest:
+                    rejected += 1
+                    continue
+                if len(data) + 10 > max_entry or entries.too_deep(data, max_depth):
                     rejected += 1
                 else:
                     docs.append(data)
