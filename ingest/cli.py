@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ingest import cli_ops, cli_query, cli_run, cli_schedule, cli_write
+from ingest import cli_ops, cli_query, cli_receive, cli_run, cli_schedule, cli_write
 from ingest.cli_common import setup_logging
 
 app = typer.Typer(
@@ -80,5 +80,5 @@ def main(
 
 
 # Registration order is the order of `logs --help`: the tour first, then the data path.
-for module in (cli_run, cli_write, cli_query, cli_schedule, cli_ops):
+for module in (cli_run, cli_write, cli_receive, cli_query, cli_schedule, cli_ops):
     module.register(app)

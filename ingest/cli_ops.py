@@ -434,6 +434,8 @@ def config(
             value = str(value)
         elif name == "redis_url" and value:
             value = mask_url(value)
+        elif name == "receive_tokens" and value:
+            value = "***"  # secrets are never printed
         values[name] = {"value": value, "source": source}
     if fmt is TableOrJson.json:
         _out(json.dumps(values, indent=2))

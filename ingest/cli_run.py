@@ -39,6 +39,14 @@ def up(
             help="Ingest process i serves Prometheus metrics on PORT+i-1 [env LOGS_METRICS_PORT]",
         ),
     ] = None,
+    receive: Annotated[
+        bool,
+        typer.Option(
+            "--receive",
+            help="Also run `logs receive` (OTLP, _bulk, HEC, Loki, NDJSON over HTTP); "
+            "metrics on PORT+consumers with --metrics-port.",
+        ),
+    ] = False,
 ) -> None:
     """Run everything: the embedded Redis (when no URL is set), N ingest processes and the
     scheduler, restarting any that crash. Ctrl-C stops all of them cleanly.
@@ -83,6 +91,15 @@ def up(
     }
     if scheduler:
         children["scheduler"] = [*python, "schedule"]
+    if receive:
+        from ingest.receive.server import plan
+
+        plan(s)  # a refused address fails `logs up` itself, not a child in a restart loop
+        children["receive"] = [
+            *python,
+            "receive",
+            *(["--metrics-port", str(s.metrics_port + consumers)] if s.metrics_port else []),
+        ]
 
     from ingest.supervisor import Supervisor
 
@@ -90,7 +107,8 @@ def up(
     signal.signal(signal.SIGINT, sup.request_stop)
     signal.signal(signal.SIGTERM, sup.request_stop)
     note(
-        f"logs up: {consumers} ingest process(es){' + scheduler' if scheduler else ''} on "
+        f"logs up: {consumers} ingest process(es){' + scheduler' if scheduler else ''}"
+        f"{' + receive' if receive else ''} on "
         f"stream {s.stream}; Ctrl-C stops"
     )
     sup.run()

@@ -79,6 +79,30 @@ class Settings:
     parsers: tuple[tuple[str, str, str | None], ...] = ()
     """Your own text formats, from logs.toml `[parsers.NAME]` tables (pattern, time_format);
     tried before the built-in ones."""
+    receive_tokens: str | None = None
+    """`logs receive`: comma-separated tokens a client must present (Bearer, Basic, ApiKey,
+    Splunk). Never printed. Unset: the receiver listens on 127.0.0.1 only."""
+    receive_host: str | None = None
+    """`logs receive`: address to listen on. Default: 0.0.0.0 with tokens, else 127.0.0.1."""
+    receive_allow_open: bool = False
+    """`logs receive`: allow listening beyond loopback without tokens (anyone can write)."""
+    receive_otlp_port: int = 4318
+    """`logs receive`: OTLP/HTTP port (0: not served). Every port serves every protocol's paths."""
+    receive_elastic_port: int = 9200
+    """`logs receive`: Elasticsearch `_bulk` port (0: not served)."""
+    receive_hec_port: int = 8088
+    """`logs receive`: Splunk HEC port (0: not served)."""
+    receive_loki_port: int = 3100
+    """`logs receive`: Loki push port, also the NDJSON `/ingest` one (0: not served)."""
+    receive_max_lag: int = 1_000_000
+    """`logs receive`: answer "retry later" while the group's lag or the stream's length is above
+    this (ingest is behind or not running)."""
+    receive_max_body: int = 32 * 1024 * 1024
+    """`logs receive`: largest request body, bytes, after decompression (413 above)."""
+    receive_max_records: int = 100_000
+    """`logs receive`: most records in one request (413 above)."""
+    receive_es_version: str = "8.17.0"
+    """`logs receive`: Elasticsearch version the `_bulk` shim claims (Filebeat checks it)."""
 
     @property
     def dlq_stream(self) -> str:
@@ -123,12 +147,23 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
     try:
         if name == "data_dir":
             return Path(os.path.expanduser(str(raw)))
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
         if kind.startswith("int"):
             if isinstance(raw, bool):
                 raise ValueError(raw)
             return int(raw)
         if kind.startswith("float"):
             return float(raw)
+        if isinstance(raw, list) and name == "receive_tokens":
+            return ",".join(str(item) for item in raw)  # a TOML array of tokens
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{origin}: {name} must be {kind.split(' ')[0]}, got {raw!r}") from None
@@ -230,6 +265,9 @@ def _validate(s: Settings) -> None:
         "target_file_size",
         "retention_days",
         "rollup_retention_days",
+        "receive_max_lag",
+        "receive_max_body",
+        "receive_max_records",
     )
     for name in positive:
         if getattr(s, name) <= 0:
@@ -243,6 +281,14 @@ def _validate(s: Settings) -> None:
     from ingest.formats.times import check_timezone
 
     check_timezone(s.timezone)
+    for name in (
+        "receive_otlp_port",
+        "receive_elastic_port",
+        "receive_hec_port",
+        "receive_loki_port",
+    ):
+        if not 0 <= getattr(s, name) <= 65535:
+            raise ConfigError(f"{name} must be 0-65535, got {getattr(s, name)}")
     if s.redis_url is not None and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
             f"redis_url must start with redis://, rediss:// or unix://, got {mask_url(s.redis_url)}"

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -187,3 +188,19 @@ def lake_ids(data_dir: Path) -> list[str]:
 
 def dlq_entries(client: redis.Redis, stream: str) -> list[dict[bytes, bytes]]:
     return [fields for _, fields in client.xrange(f"{stream}:dlq")]
+
+
+@pytest.fixture(scope="module")
+def receiver(redis_proc: RedisProc, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real `logs receive` shared by one test module (tests/receiver.py); its stream is
+    emptied before each test that uses it."""
+    from tests import receiver as receiver_lib
+
+    with receiver_lib.running(receiver_lib.module_env(redis_proc, tmp_path_factory)) as r:
+        yield r
+
+
+@pytest.fixture(autouse=True)
+def _fresh_receiver_stream(request: pytest.FixtureRequest, redis_proc: RedisProc) -> None:
+    if "receiver" in request.fixturenames:
+        redis_proc.client().delete(request.getfixturevalue("receiver").stream)

@@ -33,8 +33,13 @@ RECORD_MARKERS = ("timeUnixNano", "observedTimeUnixNano", "severityNumber", "sev
 def any_value(value: Any) -> Any:
     """An OTLP/JSON AnyValue (`{"stringValue": "x"}`, `{"kvlistValue": {"values": [...]}}`, ...)
     -> the plain JSON value it holds. Anything else is returned as it is."""
-    if not isinstance(value, Mapping) or len(value) != 1:
+    # Exact types first: the Mapping check alone (an ABC) was most of this function's cost
+    # (OTLP/JSON records 4.5 -> 3.6 µs each), and JSON gives dicts and strs.
+    if type(value) is str:
         return value
+    if not (type(value) is dict or isinstance(value, Mapping)) or len(value) != 1:
+        # An AnyValue with no value set (`{}`) is the empty value, not an object.
+        return None if isinstance(value, Mapping) and not value else value
     ((kind, inner),) = value.items()
     if kind == "stringValue" or kind == "boolValue" or kind == "doubleValue":
         return inner
@@ -55,7 +60,7 @@ def key_values(pairs: Any) -> dict[str, Any]:
     if not isinstance(pairs, list):
         return out
     for pair in pairs:
-        if isinstance(pair, Mapping) and isinstance(pair.get("key"), str):
+        if (type(pair) is dict or isinstance(pair, Mapping)) and isinstance(pair.get("key"), str):
             out[pair["key"]] = any_value(pair.get("value"))
     return out
 
@@ -126,7 +131,7 @@ def record_doc(
     attributes = record.get("attributes")
     if isinstance(attributes, list):
         doc.update(key_values(attributes))
-    elif isinstance(attributes, Mapping):
+    elif type(attributes) is dict or isinstance(attributes, Mapping):
         doc.update(attributes)
     for key in CORE_KEYS:
         if key in doc:
