@@ -195,3 +195,25 @@ def test_indexer_acknowledgement_with_a_channel(receiver: Receiver, redis_proc: 
         {"acks": {str(first["ackId"]): True, str(second["ackId"]): True}},
     )
     assert [r.message for r in rows(redis_proc.client(), receiver.stream)] == ["a", "b"]
+
+
+def test_docker_lines_are_read_by_the_text_formats(
+    receiver: Receiver, redis_proc: RedisProc
+) -> None:
+    lines = [
+        "2026-11-20 09:59:58,500 ERROR [main] c.e.Pay - card declined",
+        '10.0.0.7 - - [20/Nov/2026:09:59:59 +0000] "POST /pay HTTP/1.1" 502 12 "-" "curl/8"',
+        "no format here",
+    ]
+    status, _ = docker_driver_post(receiver, [message(i, line) for i, line in enumerate(lines)])
+    assert status == 200
+    got = rows(redis_proc.client(), receiver.stream)
+    # The line's own time and level; the driver's time where the line has none.
+    assert [(r.ts, r.level) for r in got] == [
+        (1_795_168_798_500_000, "ERROR"),
+        (1_795_168_799_000_000, "ERROR"),
+        (1_795_168_800_002_000, "INFO"),
+    ]
+    assert got[0].message == "[main] c.e.Pay - card declined"
+    assert attrs(got[1])["status"] == 502 and attrs(got[1])["_format"] == "combined"
+    assert {r.host for r in got} == {"docker-host"} and {r.service for r in got} == {"web-1"}

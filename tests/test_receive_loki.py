@@ -151,6 +151,31 @@ def test_json_pushes_gzip_and_metadata(receiver: Receiver, redis_proc: RedisProc
     ]
 
 
+def test_lines_a_text_format_reads_keep_their_own_time_and_level(
+    receiver: Receiver, redis_proc: RedisProc
+) -> None:
+    push = {
+        "streams": [
+            {
+                "stream": {"job": "varlogs", "host": "collector-1"},
+                "values": [
+                    ["1795168800000000000", "<11>Nov 20 09:59:57 web7 sshd[812]: auth failed"],
+                    ["1795168800000000001", "plain words"],
+                ],
+            }
+        ]
+    }
+    status, _, _ = post(receiver.url("loki", PUSH), orjson.dumps(push))
+    assert status == 204
+    got = rows(redis_proc.client(), receiver.stream)
+    assert [(r.ts, r.level, r.host, r.service, r.message) for r in got] == [
+        (1_795_168_797_000_000, "ERROR", "web7", "sshd", "auth failed"),
+        (1_795_168_800_000_000, "INFO", "collector-1", "varlogs", "plain words"),
+    ]
+    # What the line displaced is kept.
+    assert attrs(got[0])["attr.host"] == "collector-1"
+
+
 @pytest.mark.parametrize(
     ("ctype", "body"),
     [

@@ -35,6 +35,18 @@ def text_entry(line: str) -> tuple[bytes, ...]:
     return (TEXT_FIELD, line.encode())
 
 
+def with_line(doc: dict[str, Any], line: str, now_us: int) -> dict[str, Any]:
+    """`doc` (what the protocol knows: its time, labels, metadata, with the line as `message`)
+    with what the line says of itself on top, when a text format reads it (syslog, access
+    logs, logfmt, ...: `ingest/formats/`): the line's own time, level, host and message win;
+    the protocol's values they displace are kept as `attr.<key>`."""
+    from ingest.formats.noise import clean
+    from ingest.formats.registry import read_line
+
+    own = read_line(clean(line), now_us)
+    return with_meta(doc, own) if own is not None else doc
+
+
 def with_meta(doc: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     """`doc` with the protocol's metadata set; a value of the document that the metadata
     displaces is kept as `attr.<key>` (as the OpenTelemetry mapping does): nothing is lost."""

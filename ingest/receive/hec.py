@@ -4,8 +4,10 @@ refuses a URL with a path and appends `/services/collector/event/1.0` itself).
 `/services/collector`, `/event`, `/event/1.0`: concatenated JSON envelopes (Docker's driver
 writes them back to back, no separator) with `time` in epoch seconds (a number or its text),
 `host`, `source`, `sourcetype`, `index`, `event` (text or object) and `fields`. `/raw`: lines,
-metadata in the query string. Answers in HEC's own JSON and codes; a request with one bad event
-is refused whole (`invalid-event-number` names it), nothing of it written.
+metadata in the query string. A text event (or Docker's line) is read by the text formats: the
+line's own time and level win over the envelope's. Answers in HEC's own JSON and codes; a
+request with one bad event is refused whole (`invalid-event-number` names it), nothing of it
+written.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from typing import Any
 
 import orjson
@@ -108,10 +111,15 @@ def _event_doc(envelope: Any, number: int) -> dict[str, Any]:
     event = envelope["event"]
     if event is None or event == "" or event == {}:
         raise HecError("Event field cannot be blank", 13, number)
+    line: str | None = None
+    """A text line the event holds (the event itself, or the line of Docker's driver)."""
     if isinstance(event, dict):
-        doc = _docker(event) if _DOCKER_EVENT.issuperset(event) and "line" in event else dict(event)
+        docker = _DOCKER_EVENT.issuperset(event) and "line" in event
+        doc = _docker(event) if docker else dict(event)
+        if docker and isinstance(event["line"], str):
+            line = event["line"]
     elif isinstance(event, str):
-        doc = {"message": event}
+        doc, line = {"message": event}, event
     else:
         doc = {"message": orjson.dumps(event).decode()}
     meta: dict[str, Any] = {key: envelope.get(key) for key in _ENVELOPE_KEYS[1:]}
@@ -119,7 +127,10 @@ def _event_doc(envelope: Any, number: int) -> dict[str, Any]:
     fields = envelope.get("fields")
     if isinstance(fields, dict):
         meta.update(fields)
-    return entries.with_meta(doc, meta)
+    doc = entries.with_meta(doc, meta)
+    if line is not None:  # what the line says of itself wins: its own time, level, host...
+        doc = entries.with_line(doc, line, time.time_ns() // 1000)
+    return doc
 
 
 def _docker(event: dict[str, Any]) -> dict[str, Any]:
@@ -206,8 +217,12 @@ async def raw(request: Request, ctx: Context) -> Reply:
     if "time" in query:
         meta["ts"] = entries.ts_from_seconds(query["time"])
     if meta:
+        now_us = time.time_ns() // 1000
         batch: list[entries.Entry] = [
-            entries.dumps(entries.with_meta({"message": line}, meta)) for line in lines
+            entries.dumps(
+                entries.with_line(entries.with_meta({"message": line}, meta), line, now_us)
+            )
+            for line in lines
         ]
     else:
         # Nothing known but the line: the stream decoder's text formats read it.

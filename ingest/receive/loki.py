@@ -1,11 +1,12 @@
 """Loki push: `POST /loki/api/v1/push`, JSON (gzip optional) or protobuf in a snappy block.
 
 Each entry becomes a canonical document: its time, the line as `message`, the stream's labels
-and the entry's structured metadata as fields, `X-Scope-OrgID` as `tenant`. Which label is the
-service or the host is left to the stream decoder's aliases (`service_name`, `app`, `container`,
-`host`, ...), with one Loki convention added: a stream labelled only with `job` (Promtail's and
-Alloy's scrape configs) takes it as its service. Success is 204; errors are plain text, as
-Loki answers.
+and the entry's structured metadata as fields, `X-Scope-OrgID` as `tenant`; a line a text
+format reads (syslog, access logs, logfmt...) adds what it says of itself, its own time first.
+Which label is the service or the host is left to the stream decoder's aliases
+(`service_name`, `app`, `container`, `host`, ...), with one Loki convention added: a stream
+labelled only with `job` (Promtail's and Alloy's scrape configs) takes it as its service.
+Success is 204; errors are plain text, as Loki answers.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def _doc(
     meta: dict[str, Any] = {"ts": entries.ts_from_ns(ns), "message": line, "tenant": tenant}
     if "job" in labels and not _SERVICE_LABELS.intersection(doc):
         meta["service"] = labels["job"]
-    return entries.dumps(entries.with_meta(doc, meta))
+    doc = entries.with_line(entries.with_meta(doc, meta), line, ns // 1000)
+    return entries.dumps(doc)
 
 
 def _count(total: int, ctx: Context) -> None:
