@@ -4,89 +4,14 @@ per test, a temporary data dir, and no `LOGS_*` environment or config file leaki
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
-from ingest import redis_server
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class RedisProc:
-    """A redis-server we started; `restart()` keeps its port and files (AOF)."""
-
-    port: int
-    folder: Path
-    appendonly: bool = True
-    fsync: str = "always"
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                redis_server.find_binary(),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--dir",
-                str(self.folder),
-                "--save",
-                "",
-                "--appendonly",
-                "yes" if self.appendonly else "no",
-                "--appendfsync",
-                self.fsync,
-                "--logfile",
-                str(self.folder / "redis.log"),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port)
-
-
-def start_redis(folder: Path, appendonly: bool = True, fsync: str = "always") -> RedisProc:
-    rp = RedisProc(redis_server.free_port(), folder, appendonly, fsync)
-    rp.start()
-    return rp
+from tests.helpers import RedisProc, start_redis
 
 
 @pytest.fixture(scope="session")
@@ -140,54 +65,6 @@ def env(
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     return values
-
-
-def run_logs(
-    args: list[str], env: dict[str, str], timeout: float = 120, input: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    """`logs ARGS` in a real subprocess, as a user runs it."""
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env}
-    return subprocess.run(
-        [sys.executable, "-m", "ingest", *args],
-        env=full,
-        capture_output=True,
-        timeout=timeout,
-        input=input,
-    )
-
-
-def spawn_logs(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}, **env}
-    return subprocess.Popen(
-        [sys.executable, "-m", "ingest", *args],
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def lake_rows(data_dir: Path, sql: str = "select * from t") -> list[tuple[object, ...]]:
-    """Run `sql` over the committed files of the logs table (as table `t`), with raw DuckDB."""
-    import duckdb
-    from deltalake import DeltaTable
-
-    files = DeltaTable(str(data_dir / "lake" / "logs")).file_uris()
-    con = duckdb.connect()
-    if not files:
-        return []
-    con.execute(
-        f"create view t as select * from read_parquet({files!r}, hive_partitioning=true, "
-        "hive_types={'date': varchar, 'hour': varchar})"
-    )
-    return con.execute(sql).fetchall()
-
-
-def lake_ids(data_dir: Path) -> list[str]:
-    return [r[0] for r in lake_rows(data_dir, "select stream_id from t")]
-
-
-def dlq_entries(client: redis.Redis, stream: str) -> list[dict[bytes, bytes]]:
-    return [fields for _, fields in client.xrange(f"{stream}:dlq")]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from ingest.schema import arrow_schema
 from ingest.writer import rows_to_arrow
 
 
-def stream_ids(n: int) -> list[bytes]:
+def synthetic_ids(n: int) -> list[bytes]:
     return [f"{1700000000000 + i}-{i % 5}".encode() for i in range(n)]
 
 

@@ -21,7 +21,7 @@ import redis
 
 from ingest.records import Row, decode
 from ingest.redis_server import free_port
-from tests.conftest import RedisProc, spawn_logs
+from tests.helpers import RedisProc, spawn_logs
 
 TOKEN = "t0ken-for-tests"
 

@@ -21,7 +21,7 @@ from ingest.errors import BadEntry
 from ingest.records import ALIASES, decode
 from ingest.schema import arrow_schema
 from ingest.writer import rows_to_arrow
-from tests.lane_contract import assert_contract, stream_ids
+from tests.lane_contract import assert_contract, synthetic_ids
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: generated times are fixed, not relative to today
 ISO = "2026-01-01T10:00:00.250Z"
@@ -34,7 +34,7 @@ def as_bytes(doc: str | bytes) -> bytes:
 def assert_lane_exact(docs: Sequence[str | bytes]) -> tuple[int, list[int]]:
     """Run both decoders on `docs` and hold the lane to its contract; returns (taken, left)."""
     raw = [as_bytes(d) for d in docs]
-    ids = stream_ids(len(raw))
+    ids = synthetic_ids(len(raw))
     table, left = decode_json(ids, raw)
     return assert_contract(table, left, ids, [[b"data", doc] for doc in raw]), left
 
@@ -723,14 +723,14 @@ def test_empty_input() -> None:
 
 def test_nothing_taken_still_gives_an_empty_table_of_the_schema() -> None:
     docs = [b"{", b'{"a":NaN}', b'{"a":null}', b'{"a":1}{"b":2}', b'{"a":"\\ud800"}']
-    table, left = decode_json(stream_ids(len(docs)), docs)
+    table, left = decode_json(synthetic_ids(len(docs)), docs)
     assert table.schema == arrow_schema()
     assert (table.num_rows, left) == (0, [0, 1, 2, 3, 4])
 
 
 def test_a_thousand_generated_entries_are_at_least_90_percent_taken() -> None:
     docs = generated_docs(1000, 11)
-    table, left = decode_json(stream_ids(len(docs)), docs)
+    table, left = decode_json(synthetic_ids(len(docs)), docs)
     assert table.num_rows + len(left) == 1000
     assert table.num_rows >= 900
 
@@ -738,7 +738,7 @@ def test_a_thousand_generated_entries_are_at_least_90_percent_taken() -> None:
 def test_rows_do_not_depend_on_the_batch_they_came_in() -> None:
     """The same entries, alone or among others in any order, give the same rows."""
     docs = [*generated_docs(200, 5), *ALIAS_DOCS, *LEVEL_DOCS, *TWO_ALIASES]
-    ids = stream_ids(len(docs))
+    ids = synthetic_ids(len(docs))
     raw = [as_bytes(d) for d in docs]
     whole, _ = decode_json(ids, raw)
     order = list(range(len(docs)))

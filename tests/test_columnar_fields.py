@@ -11,7 +11,7 @@ import pytest
 from ingest import generate
 from ingest.columnar import MIN_GROUP, decode_fields
 from ingest.records import ALIASES
-from tests.lane_contract import assert_contract, stream_ids
+from tests.lane_contract import assert_contract, synthetic_ids
 
 ISO = "2026-01-01T10:00:00.250Z"
 Entry = list[bytes]
@@ -25,7 +25,7 @@ def entry(pairs: list[tuple[str | bytes, str | bytes]]) -> Entry:
 
 
 def assert_fields_exact(entries: list[Entry]) -> tuple[int, list[int]]:
-    ids = stream_ids(len(entries))
+    ids = synthetic_ids(len(entries))
     table, left = decode_fields(ids, entries)
     return assert_contract(table, left, ids, entries), left
 

@@ -3,73 +3,22 @@ rows stay the same, readers never see a row twice, an append racing a compaction
 
 from __future__ import annotations
 
-import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from ingest import compact, lakestate, layout
-from ingest.records import Row, decode
 from ingest.writer import LakeWriter
-from tests.conftest import lake_rows, run_logs
+from tests.helpers import closed_hour, entries, fill_hour, key_of, lake_rows, run_logs
 
 LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 
 
-def closed_hour(hours_ago: int = 24) -> datetime:
-    """Start of an hour that ended long ago (well past any grace)."""
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    return now - timedelta(hours=hours_ago)
-
-
-def entries(start: datetime, seqs: range, late: bool = False) -> list[Row]:
-    """Decoded stream entries with event times inside the hour starting at `start`."""
-    rows = []
-    for seq in seqs:
-        ts = start + timedelta(seconds=(seq * 7.31) % 3599)
-        doc = {
-            "ts": ts.isoformat(),
-            "level": LEVELS[seq % 5],
-            "service": f"svc{seq % 3}",
-            "host": f"host{seq % 4}",
-            "message": f"event {seq}" + ("!" * (seq % 7)),
-            "latency_ms": (seq % 100) + 0.25,
-            "late": late,
-        }
-        if seq % 10 == 0:
-            doc["duration_ms"] = seq % 13
-        rows.append(
-            decode(f"{1_700_000_000_000 + seq}-{seq % 3}", [b"data", json.dumps(doc).encode()])
-        )
-    return rows
-
-
-def fill_hour(
-    data_dir: Path, start: datetime, first: int, count: int, commits: int = 5, redeliver: int = 20
-) -> set[str]:
-    """`count` entries over `commits` commits; each commit after the first also repeats
-    `redeliver` entries of the previous one (a crash between commit and XACK)."""
-    writer = LakeWriter(data_dir)
-    per = count // commits
-    previous: list[Row] = []
-    ids: set[str] = set()
-    for c in range(commits):
-        batch = entries(start, range(first + c * per, first + (c + 1) * per))
-        writer.commit(batch + previous[:redeliver])
-        ids.update(r.stream_id for r in batch)
-        previous = batch
-    return ids
-
-
 def hour_files(data_dir: Path) -> dict[str, tuple[str, ...]]:
     return {k: h.files for k, h in lakestate.snapshot(data_dir).items()}
-
-
-def key_of(start: datetime) -> str:
-    return start.strftime("%Y-%m-%d/%H")
 
 
 def distinct_rows(data_dir: Path) -> set[tuple[object, ...]]:
@@ -255,6 +204,7 @@ def test_queries_during_compaction_never_fail_or_double_count(data_dir: Path) ->
     assert dedup_count(data_dir) == len(ids)
 
 
+@pytest.mark.slow
 def test_an_append_racing_compaction_is_never_lost_or_duplicated(data_dir: Path) -> None:
     start = closed_hour(33)
     ids = fill_hour(data_dir, start, 0, 20_000, commits=4)

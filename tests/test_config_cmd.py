@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ingest.config import Settings
-from tests.conftest import run_logs
+from tests.helpers import run_logs
 
 SECRET = "hunter2"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import lake_rows, run_logs
+from tests.helpers import lake_rows, run_logs
 
 
 def test_demo_runs_twice_and_prints_real_answers(tmp_path: Path) -> None:

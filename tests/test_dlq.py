@@ -10,7 +10,7 @@ from pathlib import Path
 import redis
 
 from ingest.redis_server import free_port
-from tests.conftest import RedisProc, dlq_entries, lake_rows, run_logs
+from tests.helpers import RedisProc, dlq_entries, lake_rows, run_logs
 
 
 def letters(env: dict[str, str]) -> list[dict]:  # type: ignore[type-arg]

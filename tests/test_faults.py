@@ -16,8 +16,17 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import RedisProc, dlq_entries, lake_ids, run_logs, spawn_logs
-from tests.test_ingest import stream_ids, wait_until
+from tests.helpers import (
+    RedisProc,
+    dlq_entries,
+    ids_in_stream,
+    lake_ids,
+    run_logs,
+    spawn_logs,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow  # fault loops: `-m "not slow"` skips them for a quick run
 
 
 def check(data_dir: Path, expected: list[str], client: redis.Redis, stream: str) -> list[str]:
@@ -46,7 +55,7 @@ def test_crash_at_a_named_point_then_restart_loses_nothing(
 ) -> None:
     assert run_logs(["gen", "-n", "3000", "--hours", "2"], env).returncode == 0
     client = redis_proc.client()
-    expected = stream_ids(client, stream)
+    expected = ids_in_stream(client, stream)
     small = {**env, "LOGS_READ_COUNT": "500", "LOGS_BATCH_ROWS": "500"}
     crashed = run_logs(
         ["ingest", "--drain", "--consumer", "c1"], {**small, "LOGS_CRASH_AT": f"{point}:2"}
@@ -72,7 +81,7 @@ def test_recovered_entries_are_committed_before_new_ones_are_read(
     commit what it recovers at once, or healthy entries end up as dead letters."""
     assert run_logs(["gen", "-n", "3000"], env).returncode == 0
     client = redis_proc.client()
-    expected = stream_ids(client, stream)
+    expected = ids_in_stream(client, stream)
     # Only a recovery (or the end of the drain) can trigger a commit here.
     big = {**env, "LOGS_READ_COUNT": "500", "LOGS_BATCH_ROWS": "100000", "LOGS_BATCH_AGE": "600"}
     crashed = run_logs(
@@ -99,7 +108,7 @@ def test_a_dead_consumers_entries_are_claimed_by_a_new_one(
 ) -> None:
     assert run_logs(["gen", "-n", "2000"], env).returncode == 0
     client = redis_proc.client()
-    expected = stream_ids(client, stream)
+    expected = ids_in_stream(client, stream)
     small = {**env, "LOGS_READ_COUNT": "500", "LOGS_BATCH_ROWS": "500"}
     # Default consumer name is <host>-<pid>: the restarted process has another name.
     crashed = run_logs(["ingest", "--drain"], {**small, "LOGS_CRASH_AT": "after_read:3"})
@@ -119,7 +128,7 @@ def test_random_kill_9_during_a_50000_entry_run(
     rng = random.Random(seed)
     assert run_logs(["gen", "-n", "50000", "--hours", "3"], env).returncode == 0
     client = redis_proc.client()
-    expected = stream_ids(client, stream)
+    expected = ids_in_stream(client, stream)
     small = {**env, "LOGS_READ_COUNT": "2000", "LOGS_BATCH_ROWS": "5000"}
     kills = 0
     for _ in range(8):
@@ -151,7 +160,7 @@ def test_redis_killed_and_restarted_with_aof_during_ingest(
     }
     assert run_logs(["gen", "-n", "30000", "--hours", "2"], env).returncode == 0
     client = own_redis.client()
-    expected = stream_ids(client, stream)
+    expected = ids_in_stream(client, stream)
     proc = spawn_logs(["ingest", "--drain", "--consumer", "r"], env)
     assert wait_until(lambda: (data_dir / "lake/logs/_delta_log").exists(), timeout=60, every=0.02)
     own_redis.kill()
@@ -167,7 +176,7 @@ def test_redis_killed_and_restarted_with_aof_during_ingest(
 def test_redis_restarted_without_persistence_recreates_the_group(
     tmp_path: Path, stream: str, data_dir: Path
 ) -> None:
-    from tests.conftest import start_redis
+    from tests.helpers import start_redis
 
     rp = start_redis(tmp_path / "volatile", appendonly=False)
     env = {

@@ -13,7 +13,7 @@ import pytest
 from ingest.columnar import decode_json
 from ingest.errors import BadEntry
 from ingest.records import decode, decode_rows
-from tests.lane_contract import assert_contract, stream_ids
+from tests.lane_contract import assert_contract, synthetic_ids
 
 SID = "1795168800000-0"  # 2026-11-20T10:00:00Z
 
@@ -360,7 +360,7 @@ SCHEMA_DOCS = [
 
 def test_both_lanes_agree_on_schema_documents() -> None:
     raw = [orjson.dumps(d) for d in SCHEMA_DOCS] * 3
-    ids = stream_ids(len(raw))
+    ids = synthetic_ids(len(raw))
     table, left = decode_json(ids, raw)
     taken = assert_contract(table, left, ids, [[b"data", r] for r in raw])
     assert taken > 0 and left

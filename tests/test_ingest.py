@@ -6,30 +6,24 @@ import dataclasses
 import gc
 import json
 import signal
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import redis
 
 from ingest import config
 from ingest import consumer as consumer_mod
 from ingest.redis_server import free_port
-from tests.conftest import RedisProc, dlq_entries, lake_ids, lake_rows, run_logs, spawn_logs
-
-
-def stream_ids(client: redis.Redis, stream: str) -> list[str]:
-    return [i.decode() for i, _ in client.xrange(stream)]
-
-
-def wait_until(predicate, timeout: float = 60.0, every: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
+from tests.helpers import (
+    RedisProc,
+    dlq_entries,
+    ids_in_stream,
+    lake_ids,
+    lake_rows,
+    run_logs,
+    spawn_logs,
+    wait_until,
+)
 
 
 def test_gen_then_drain_lands_every_entry_once_in_its_event_hour(
@@ -39,7 +33,7 @@ def test_gen_then_drain_lands_every_entry_once_in_its_event_hour(
     assert gen.returncode == 0, gen.stderr
     assert b"generated 5000 entries" in gen.stderr
     client = redis_proc.client()
-    expected = stream_ids(client, stream)
+    expected = ids_in_stream(client, stream)
     assert len(expected) == 5000
 
     ing = run_logs(["ingest", "--drain"], env)
@@ -164,7 +158,7 @@ def test_several_consumers_in_one_group_together_ingest_everything(
     env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
 ) -> None:
     assert run_logs(["gen", "--count", "20000", "--hours", "2"], env).returncode == 0
-    expected = stream_ids(redis_proc.client(), stream)
+    expected = ids_in_stream(redis_proc.client(), stream)
     env = {**env, "LOGS_READ_COUNT": "500", "LOGS_BATCH_ROWS": "2000"}
     procs = [spawn_logs(["ingest", "--drain", "--consumer", f"c{i}"], env) for i in range(3)]
     for p in procs:

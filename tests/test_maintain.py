@@ -9,9 +9,15 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from ingest import lakestate, layout
-from tests.conftest import lake_rows, run_logs
-from tests.test_compact import closed_hour, fill_hour, key_of
-from tests.test_rollup import DAILY_ORDER, table_rows
+from tests.helpers import (
+    DAILY_ORDER,
+    closed_hour,
+    fill_hour,
+    key_of,
+    lake_rows,
+    run_logs,
+    table_rows,
+)
 
 
 def parquet_files(folder: Path) -> set[str]:

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ingest import config, metrics
 from ingest.consumer import Consumer, Stats
 from ingest.redis_server import free_port
-from tests.conftest import RedisProc, lake_ids, run_logs, spawn_logs
+from tests.helpers import RedisProc, lake_ids, run_logs, spawn_logs
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

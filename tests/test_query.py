@@ -28,7 +28,7 @@ from ingest.writer import LakeWriter
 from queries import lake
 from queries.session import open_session
 from queries.timerange import window
-from tests.conftest import RedisProc, lake_rows, run_logs
+from tests.helpers import RedisProc, lake_rows, run_logs
 
 runner = CliRunner()
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -19,7 +19,7 @@ from ingest import config
 from ingest.cli import app
 from ingest.receive import server
 from ingest.redis_server import free_port
-from tests.conftest import RedisProc, lake_rows, run_logs, spawn_logs
+from tests.helpers import RedisProc, lake_rows, run_logs, spawn_logs
 from tests.receiver import TOKEN, Receiver, post, running
 
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from elasticsearch import AuthenticationException, AuthorizationException, Elasticsearch, helpers
 
-from tests.conftest import RedisProc
+from tests.helpers import RedisProc
 from tests.receiver import TOKEN, Receiver, attrs, entries, post, rows
 
 

@@ -16,8 +16,10 @@ import orjson
 import pytest
 import redis
 
-from tests.conftest import RedisProc
+from tests.helpers import RedisProc
 from tests.receiver import TOKEN, Receiver, module_env, post, rows, running, wait_ready
+
+pytestmark = pytest.mark.slow  # fault loops: `-m "not slow"` skips them for a quick run
 
 
 def _until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import RedisProc
+from tests.helpers import RedisProc
 from tests.receiver import TOKEN, Receiver, attrs, entries, post, rows
 
 EVENT_URL = "/services/collector/event/1.0"

@@ -15,7 +15,7 @@ import pytest
 import zstandard
 from google.rpc import status_pb2
 
-from tests.conftest import RedisProc
+from tests.helpers import RedisProc
 from tests.receiver import TOKEN, Receiver, module_env, post, rows, running
 
 MAX_BODY = 1024 * 1024

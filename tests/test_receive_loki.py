@@ -13,7 +13,7 @@ import cramjam
 import orjson
 import pytest
 
-from tests.conftest import RedisProc
+from tests.helpers import RedisProc
 from tests.receiver import TOKEN, Receiver, attrs, entries, post, rows
 
 PUSH = "/loki/api/v1/push"

@@ -18,7 +18,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
-from tests.conftest import RedisProc
+from tests.helpers import RedisProc
 from tests.receiver import TOKEN, Receiver, attrs, post, rows
 
 # The SDK's own LoggingHandler is what its docs show; it warns that it will move to a contrib

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisProc
+from tests.helpers import RedisProc
 from tests.receiver import TOKEN, Receiver, attrs, rows
 
 SCL = Path("/usr/share/syslog-ng/include/scl/elasticsearch/elastic-http.conf")

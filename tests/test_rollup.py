@@ -15,29 +15,9 @@ from ingest import layout, rollup
 from ingest.records import decode
 from ingest.schema import ROLLUP_DAILY_COLUMNS, ROLLUP_HOURLY_COLUMNS, arrow_schema
 from ingest.writer import LakeWriter
-from tests.conftest import run_logs
-from tests.test_compact import closed_hour, entries, fill_hour
+from tests.helpers import DAILY_ORDER, closed_hour, entries, fill_hour, run_logs, table_rows
 
 HOURLY_ORDER = "order by date, hour, service, level"
-DAILY_ORDER = "order by date, service, level"
-
-
-def table_rows(data_dir: Path, name: str, order: str) -> list[tuple[object, ...]]:
-    table = DeltaTable(str(layout.table_path(data_dir, name)))
-    files = table.file_uris()
-    partitions = table.metadata().partition_columns
-    types = ", ".join(f"'{p}': varchar" for p in partitions)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    columns = ", ".join(
-        name
-        for name, _, _ in (ROLLUP_HOURLY_COLUMNS if "hour" in partitions else ROLLUP_DAILY_COLUMNS)
-    )
-    return con.execute(
-        f"select {columns} from read_parquet(?, hive_partitioning=true, "
-        f"hive_types={{{types}}}) {order}",
-        [files],
-    ).fetchall()
 
 
 def from_scratch(data_dir: Path, daily: bool) -> list[tuple[object, ...]]:

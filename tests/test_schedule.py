@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 from deltalake import DeltaTable
 
 from ingest import lakestate, layout, scheduler
-from tests.conftest import RedisProc, run_logs, spawn_logs
-from tests.test_compact import closed_hour, fill_hour, key_of
+from tests.helpers import RedisProc, closed_hour, fill_hour, key_of, run_logs, spawn_logs
 
 FAST = {"LOGS_COMPACT_INTERVAL": "1", "LOGS_COMPACT_GRACE": "0", "LOGS_LEASE_TTL": "2"}
 
@@ -150,6 +150,7 @@ def test_schedule_compacts_and_rolls_up_fresh_hours_and_stops_on_sigterm(
     assert facts["lease"]["holder"] is None  # released on the way out
 
 
+@pytest.mark.slow
 def test_a_second_scheduler_stands_by_and_takes_over_when_the_first_dies(
     env: dict[str, str], data_dir: Path, redis_proc: RedisProc, stream: str
 ) -> None:
@@ -191,6 +192,7 @@ def test_a_second_scheduler_stands_by_and_takes_over_when_the_first_dies(
             second.kill()
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_job_that_does_not_finish_still_exits_0(
     env: dict[str, str], data_dir: Path
 ) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from tests.conftest import RedisProc, lake_rows, run_logs
+from tests.helpers import RedisProc, lake_rows, run_logs
 
 JAVA = """\
 2026-11-23 10:00:00,123 ERROR [main] c.e.Checkout - payment failed

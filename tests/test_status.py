@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 
 from ingest import status as status_lib
 from ingest.redis_server import free_port
-from tests.conftest import RedisProc, lake_rows, run_logs, spawn_logs
+from tests.helpers import RedisProc, lake_rows, run_logs, spawn_logs
 
 
 def status_json(env: dict[str, str], *args: str) -> tuple[int, dict, bytes]:  # type: ignore[type-arg]

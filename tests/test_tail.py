@@ -17,7 +17,7 @@ from typing import IO
 
 import pytest
 
-from tests.conftest import RedisProc, run_logs, spawn_logs
+from tests.helpers import RedisProc, run_logs, spawn_logs
 
 ENTRIES = [
     {"ts": "2026-11-20T10:00:00.123Z", "level": "info", "service": "api", "message": "GET /a 200"},

@@ -6,8 +6,9 @@ import os
 import signal
 from pathlib import Path
 
-from tests.conftest import RedisProc, lake_ids, spawn_logs
-from tests.test_ingest import wait_until
+import pytest
+
+from tests.helpers import RedisProc, lake_ids, spawn_logs, wait_until
 
 
 def children_of(pid: int) -> list[int]:
@@ -24,6 +25,7 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_up_restarts_a_killed_consumer_and_stops_cleanly_on_ctrl_c(
     env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
 ) -> None:
@@ -64,8 +66,7 @@ def test_up_with_the_scheduler_ingests_compacts_and_rolls_up_without_manual_step
     from datetime import UTC, datetime
 
     from ingest import lakestate, layout
-    from tests.conftest import run_logs
-    from tests.test_ingest import stream_ids
+    from tests.helpers import ids_in_stream, run_logs
 
     # Small batches: many files per hour, so compaction has real work.
     fast = {
@@ -77,7 +78,7 @@ def test_up_with_the_scheduler_ingests_compacts_and_rolls_up_without_manual_step
         "LOGS_BATCH_ROWS": "200",
     }
     assert run_logs(["gen", "-n", "3000", "--hours", "3"], fast).returncode == 0
-    expected = set(stream_ids(redis_proc.client(), stream))
+    expected = set(ids_in_stream(redis_proc.client(), stream))
     up = spawn_logs(["up", "--consumers", "2"], fast)
     try:
         # Everything ingested, every hour compacted down to the files compaction wrote, and
@@ -104,7 +105,7 @@ def test_up_with_the_scheduler_ingests_compacts_and_rolls_up_without_manual_step
         _, err = up.communicate(timeout=60)
     assert up.returncode == 0, err
     assert b"job compact:" in err
-    from tests.conftest import lake_rows
+    from tests.helpers import lake_rows
 
     (dupes,) = lake_rows(data_dir, "select count(*) - count(distinct stream_id) from t")
     assert dupes == (0,)
