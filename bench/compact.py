@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import layout  # noqa: E402
+from ingest.lake import layout  # noqa: E402
 
 DATE, HOUR = "2024-05-01", "10"
 POOL = 20_000
@@ -47,8 +47,8 @@ def build(
     from deltalake import write_deltalake
 
     from ingest import generate, records
-    from ingest.schema import arrow_schema
-    from ingest.writer import open_table
+    from ingest.lake.schema import arrow_schema
+    from ingest.lake.writer import open_table
 
     started = time.monotonic()
     decoded = [
@@ -107,7 +107,8 @@ def build(
 
 def child(data_dir: Path, naive: bool) -> dict[str, object]:
     """Runs in the measured process."""
-    from ingest import compact, lakestate
+    from ingest.lake import state as lakestate
+    from ingest.upkeep import compact
 
     if naive:
         import polars as pl

@@ -28,8 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import lakestate, layout  # noqa: E402
-from ingest.schema import arrow_schema  # noqa: E402
+from ingest.lake import layout  # noqa: E402
+from ingest.lake import state as lakestate  # noqa: E402
+from ingest.lake.schema import arrow_schema  # noqa: E402
 
 SERVICES = [
     "api",
@@ -94,7 +95,7 @@ def build(data_dir: Path, variant: str, rows: int, hours: int, start: datetime) 
     import duckdb
     from deltalake import DeltaTable, write_deltalake
 
-    from ingest.writer import open_table
+    from ingest.lake.writer import open_table
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")

@@ -1,6 +1,6 @@
 """Absent keys cut out of JSON objects a struct encoder wrote: Polars writes an absent struct
 field as `"key":null`, which `records.decode` never writes (it leaves the key out). Both
-columnar lanes (columnar.py, formats/textlane.py) encode `attrs` this way."""
+columnar lanes (consume/columnar.py, formats/textlane.py) encode `attrs` this way."""
 
 from __future__ import annotations
 

@@ -27,14 +27,15 @@ from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from ingest import layout, status
+from ingest import status
 from ingest.config import Settings
+from ingest.lake import layout
 
 if TYPE_CHECKING:
     import redis
     from prometheus_client.metrics_core import Metric
 
-    from ingest.consumer import Stats
+    from ingest.consume.consumer import Stats
 
 StatsProvider = Callable[[], "Stats | None"]
 

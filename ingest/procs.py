@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ingest import layout
+from ingest.lake import layout
 
 
 def pid_alive(pid: int) -> bool:

@@ -16,8 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from ingest import layout
 from ingest.errors import RedisUnavailable
+from ingest.lake import layout
 from ingest.procs import pid_alive
 
 URL_FILE = "url"

@@ -35,8 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ingest import lakestate, layout
 from ingest.config import Settings, mask_url
+from ingest.lake import layout
+from ingest.lake import state as lakestate
 
 if TYPE_CHECKING:
     import redis
@@ -94,7 +95,7 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     connected client (raises on Redis errors)."""
     import redis as redis_lib
 
-    from ingest.scheduler import lease_key
+    from ingest.upkeep.scheduler import lease_key
 
     pipe = client.pipeline(transaction=True)  # one consistent moment for the counts
     pipe.xlen(settings.stream)
@@ -192,7 +193,7 @@ def lake_facts(
     except Exception as exc:  # noqa: BLE001 - a broken or unreadable table is a fact to report
         lake.update(reachable=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         return lake, [], []
-    from ingest.rollup import stale_hours
+    from ingest.upkeep.rollup import stale_hours
 
     compacted = lakestate.load_compacted(data_dir)
     ordered = sorted(hours.values(), key=lambda h: h.key)
@@ -234,9 +235,9 @@ JOB_KEYS = ("last_run", "outcome", "duration_s", "summary", "error", "runs", "fa
 
 def scheduler_facts(data_dir: Path, lease: dict[str, Any] | None = None) -> dict[str, Any]:
     """`scheduler` section: jobs from the state file `logs schedule` keeps (its format is in
-    ingest/scheduler.py); the lease holder from Redis when `lease` (`stream_facts()["lease"]`)
-    is given, else from that file (which may be stale after a crash)."""
-    from ingest.scheduler import STATE_FILE
+    ingest/upkeep/scheduler.py); the lease holder from Redis when `lease`
+    (`stream_facts()["lease"]`) is given, else from that file (stale after a crash)."""
+    from ingest.upkeep.scheduler import STATE_FILE
 
     path = layout.state_dir(data_dir) / STATE_FILE
     out: dict[str, Any] = {

@@ -17,7 +17,7 @@ from typing import Any
 
 from ingest.config import Settings
 from ingest.errors import UsageError
-from ingest.schema import LOG_COLUMN_NAMES
+from ingest.lake.schema import LOG_COLUMN_NAMES
 from queries import guard, lake
 from queries.interrupt import interruptible
 from queries.session import open_session

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from ingest import lakestate, layout
 from ingest.errors import DataUnavailable
-from ingest.lakestate import HourFiles
+from ingest.lake import layout
+from ingest.lake import state as lakestate
+from ingest.lake.state import HourFiles
 from queries.timerange import Window
 
 HIVE_TYPES = {"date": "varchar", "hour": "varchar"}

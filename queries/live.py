@@ -12,8 +12,8 @@ import orjson
 from ingest.config import Settings, mask_url
 from ingest.errors import BadEntry, RedisUnavailable
 from ingest.formats.registry import from_settings
+from ingest.lake.schema import LOG_COLUMNS, arrow_type
 from ingest.records import Row, decode_rows
-from ingest.schema import LOG_COLUMNS, arrow_type
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -14,10 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest import layout
 from ingest.config import Settings
 from ingest.errors import DataUnavailable
-from ingest.schema import LOG_COLUMN_NAMES, LOG_COLUMNS, ROLLUP_DAILY_COLUMNS, ROLLUP_HOURLY_COLUMNS
+from ingest.lake import layout
+from ingest.lake.schema import (
+    LOG_COLUMN_NAMES,
+    LOG_COLUMNS,
+    ROLLUP_DAILY_COLUMNS,
+    ROLLUP_HOURLY_COLUMNS,
+)
 from queries import lake
 from queries.lake import Hour
 from queries.timerange import Window

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ingest import layout
 from ingest.errors import UsageError
+from ingest.lake import layout
 
 FORMS = (
     "expected 90s, 15m, 1h, 2d, 1w, 1h30m, 2026-11-20, 2026-11-20T10:00Z, "

@@ -17,10 +17,11 @@ import duckdb
 import redis
 from deltalake import DeltaTable
 
-from ingest import layout, redis_server
+from ingest import redis_server
+from ingest.lake import layout
+from ingest.lake.schema import ROLLUP_DAILY_COLUMNS, ROLLUP_HOURLY_COLUMNS
+from ingest.lake.writer import LakeWriter
 from ingest.records import Row, decode
-from ingest.schema import ROLLUP_DAILY_COLUMNS, ROLLUP_HOURLY_COLUMNS
-from ingest.writer import LakeWriter
 
 LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 

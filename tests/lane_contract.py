@@ -1,5 +1,5 @@
-"""The contract both columnar lanes (ingest/columnar.py) are held to, checked one way for both:
-every row a lane emits is the row `records.decode` makes of that entry, column for column;
+"""The contract the columnar lanes (ingest/consume/columnar.py) are held to, checked one way
+for all: every row a lane emits is the row `records.decode` makes of that entry, column for column;
 every entry is a row or left to the per-entry path, never both, never neither; a dead letter
 is never a row."""
 
@@ -12,9 +12,9 @@ import pytest
 
 from ingest.errors import BadEntry
 from ingest.formats.registry import DEFAULT, Formats
+from ingest.lake.schema import arrow_schema
+from ingest.lake.writer import rows_to_arrow
 from ingest.records import decode
-from ingest.schema import arrow_schema
-from ingest.writer import rows_to_arrow
 
 
 def synthetic_ids(n: int) -> list[bytes]:

@@ -1,6 +1,6 @@
-"""The columnar fast lane (ingest/columnar.py) held to its contract: every row it emits is the row
-`records.decode` makes of that entry, column for column; every entry is a row or left to the
-per-entry path, never both, never neither; a dead letter is never a row."""
+"""The columnar fast lane (ingest/consume/columnar.py) held to its contract: every row it emits
+is the row `records.decode` makes of that entry, column for column; every entry is a row or
+left to the per-entry path, never both, never neither; a dead letter is never a row."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingest import columnar, generate
-from ingest.columnar import decode_json
+from ingest import generate
+from ingest.consume import columnar
+from ingest.consume.columnar import decode_json
 from ingest.errors import BadEntry
+from ingest.lake.schema import arrow_schema
+from ingest.lake.writer import rows_to_arrow
 from ingest.records import ALIASES, decode
-from ingest.schema import arrow_schema
-from ingest.writer import rows_to_arrow
 from tests.lane_contract import assert_contract, synthetic_ids
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z: generated times are fixed, not relative to today
@@ -851,7 +852,7 @@ def test_very_deep_nesting_is_left_not_a_crash(opening: str) -> None:
     with pytest.raises(BadEntry):
         decode("1700000000000-0", [b"data", doc.encode()])
     code = (
-        "import sys; from ingest.columnar import decode_json; "
+        "import sys; from ingest.consume.columnar import decode_json; "
         "table, left = decode_json([b'1700000000000-0'], [sys.stdin.buffer.read()]); "
         "print(table.num_rows, left)"
     )

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from ingest import generate
-from ingest.columnar import MIN_GROUP, decode_fields
+from ingest.consume.columnar import MIN_GROUP, decode_fields
 from ingest.records import ALIASES
 from tests.lane_contract import assert_contract, synthetic_ids
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from ingest import compact, lakestate, layout
-from ingest.writer import LakeWriter
+from ingest.lake import layout
+from ingest.lake import state as lakestate
+from ingest.lake.writer import LakeWriter
+from ingest.upkeep import compact
 from tests.helpers import closed_hour, entries, fill_hour, key_of, lake_rows, run_logs
 
 LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "FATAL"]

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ingest.cli import app
+from ingest.lake.writer import LakeWriter
 from ingest.records import decode
-from ingest.writer import LakeWriter
 
 runner = CliRunner()
 START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=8)

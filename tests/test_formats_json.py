@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from ingest.columnar import decode_json
+from ingest.consume.columnar import decode_json
 from ingest.errors import BadEntry
 from ingest.records import decode, decode_rows
 from tests.lane_contract import assert_contract, synthetic_ids

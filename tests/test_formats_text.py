@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.columnar import decode_text
+from ingest.consume.columnar import decode_text
 from ingest.errors import BadEntry
 from ingest.formats.registry import Formats, text_doc
 from ingest.records import Row, decode

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest import config
-from ingest import consumer as consumer_mod
+from ingest.consume import consumer as consumer_mod
 from ingest.redis_server import free_port
 from tests.helpers import (
     RedisProc,
@@ -57,8 +57,8 @@ def test_the_columnar_lanes_write_what_the_per_entry_decoder_makes(
 ) -> None:
     """Whole-batch decoding (JSON and field-per-column entries) is an optimisation: the table
     must hold exactly the rows records.decode makes of the same entries, column for column."""
+    from ingest.lake.writer import rows_to_arrow
     from ingest.records import decode
-    from ingest.writer import rows_to_arrow
 
     for seed, shape in enumerate(("json", "fields")):
         res = run_logs(["gen", "-n", "3000", "--shape", shape, "--seed", str(seed)], env)
@@ -304,8 +304,8 @@ def test_event_time_not_ingest_time_picks_the_partition(
 
 
 def test_one_commit_never_holds_an_id_twice(data_dir: Path) -> None:
+    from ingest.lake.writer import LakeWriter
     from ingest.records import decode
-    from ingest.writer import LakeWriter
 
     rows = [decode(f"1795168800000-{i}", [b"message", f"m{i}".encode()]) for i in range(10)]
     LakeWriter(data_dir).commit(rows + rows[:3])
@@ -315,8 +315,8 @@ def test_one_commit_never_holds_an_id_twice(data_dir: Path) -> None:
 def test_fresh_files_are_compressed(data_dir: Path) -> None:
     import pyarrow.parquet as pq
 
+    from ingest.lake.writer import LakeWriter
     from ingest.records import decode
-    from ingest.writer import LakeWriter
 
     rows = [decode(f"1795168800000-{i}", [b"message", b"same text " * 20]) for i in range(2000)]
     LakeWriter(data_dir).commit(rows)
@@ -353,7 +353,7 @@ def test_a_columnar_decoder_that_loses_entries_is_caught_and_nothing_is_lost(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from ingest import columnar
+    from ingest.consume import columnar
 
     assert run_logs(["gen", "--count", "3000", "--shape", "json"], env).returncode == 0
     decode_json = columnar.decode_json

@@ -8,7 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from ingest import lakestate, layout
+from ingest.lake import layout
+from ingest.lake import state as lakestate
 from tests.helpers import (
     DAILY_ORDER,
     closed_hour,

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from ingest.cli import app
 from ingest.config import load
+from ingest.lake.writer import LakeWriter
 from ingest.records import decode
-from ingest.writer import LakeWriter
 from queries import lake
 from queries.session import open_session
 from queries.timerange import window
@@ -149,7 +149,7 @@ def test_overlap_of_stream_id_ranges_is_judged_conservatively() -> None:
 def test_counts_stay_exact_across_compaction_and_late_appends(
     env: dict[str, str], data_dir: Path
 ) -> None:
-    from ingest import compact
+    from ingest.upkeep import compact
 
     hour = NOW.replace(minute=0, second=0) - timedelta(hours=30)
     items = [(stream_id(i), entry(i, hour + timedelta(seconds=i))) for i in range(300)]
@@ -632,9 +632,9 @@ def test_rollup_views_read_their_delta_tables(env: dict[str, str], data_dir: Pat
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from ingest import layout
-    from ingest.schema import ROLLUP_HOURLY_COLUMNS, arrow_schema
-    from ingest.writer import open_table
+    from ingest.lake import layout
+    from ingest.lake.schema import ROLLUP_HOURLY_COLUMNS, arrow_schema
+    from ingest.lake.writer import open_table
 
     schema = arrow_schema(ROLLUP_HOURLY_COLUMNS)
     table = open_table(layout.table_path(data_dir, "rollups_hourly"), schema=schema)

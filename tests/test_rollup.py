@@ -11,10 +11,11 @@ import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from ingest import layout, rollup
+from ingest.lake import layout
+from ingest.lake.schema import ROLLUP_DAILY_COLUMNS, ROLLUP_HOURLY_COLUMNS, arrow_schema
+from ingest.lake.writer import LakeWriter
 from ingest.records import decode
-from ingest.schema import ROLLUP_DAILY_COLUMNS, ROLLUP_HOURLY_COLUMNS, arrow_schema
-from ingest.writer import LakeWriter
+from ingest.upkeep import rollup
 from tests.helpers import DAILY_ORDER, closed_hour, entries, fill_hour, run_logs, table_rows
 
 HOURLY_ORDER = "order by date, hour, service, level"

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ingest.cli import app
+from ingest.lake.writer import LakeWriter
 from ingest.records import decode
-from ingest.writer import LakeWriter
 
 runner = CliRunner()
 

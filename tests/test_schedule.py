@@ -18,7 +18,9 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from ingest import lakestate, layout, scheduler
+from ingest.lake import layout
+from ingest.lake import state as lakestate
+from ingest.upkeep import scheduler
 from tests.helpers import RedisProc, closed_hour, fill_hour, key_of, run_logs, spawn_logs
 
 FAST = {"LOGS_COMPACT_INTERVAL": "1", "LOGS_COMPACT_GRACE": "0", "LOGS_LEASE_TTL": "2"}

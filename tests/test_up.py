@@ -65,7 +65,8 @@ def test_up_with_the_scheduler_ingests_compacts_and_rolls_up_without_manual_step
 ) -> None:
     from datetime import UTC, datetime
 
-    from ingest import lakestate, layout
+    from ingest.lake import layout
+    from ingest.lake import state as lakestate
     from tests.helpers import ids_in_stream, run_logs
 
     # Small batches: many files per hour, so compaction has real work.

@@ -17,8 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest import lakestate, layout, rollup
 from ingest.errors import DataUnavailable
+from ingest.lake import layout
+from ingest.lake import state as lakestate
+from ingest.upkeep import rollup
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -178,6 +180,6 @@ def _checkpoint(table: DeltaTable) -> bool:
 
 def _sweep_spill(data_dir: Path) -> None:
     """Leftover work files of crashed compactions (their process is gone)."""
-    from ingest import compact
+    from ingest.upkeep import compact
 
     compact.spill_root(data_dir)

@@ -12,8 +12,13 @@ from typing import Annotated
 
 import typer
 
-from ingest import cli_ops, cli_query, cli_receive, cli_run, cli_schedule, cli_write
-from ingest.cli_common import setup_logging
+from ingest.cli import ops as cli_ops
+from ingest.cli import query as cli_query
+from ingest.cli import receive as cli_receive
+from ingest.cli import run as cli_run
+from ingest.cli import schedule as cli_schedule
+from ingest.cli import write as cli_write
+from ingest.cli.common import setup_logging
 
 app = typer.Typer(
     name="logs",

@@ -110,7 +110,7 @@ def edge(fn: F) -> F:
         except Exception as exc:
             if os.environ.get("LOGS_DEBUG"):
                 raise
-            from ingest.consumer import _one_line
+            from ingest.consume.consumer import _one_line
 
             error(f"unexpected {_one_line(exc)}", "rerun with LOGS_DEBUG=1 for the traceback")
             raise typer.Exit(1) from None

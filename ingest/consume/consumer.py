@@ -23,10 +23,10 @@ from ingest import faults
 from ingest.config import Settings, mask_url
 from ingest.errors import BadEntry
 from ingest.formats.registry import Formats, from_settings
+from ingest.lake.writer import LakeWriter, rows_to_arrow, unique_ids
 from ingest.procs import pid_alive
 from ingest.records import ALIASES, Row, decode_rows
 from ingest.redis_conn import connect, resolve_url
-from ingest.writer import LakeWriter, rows_to_arrow, unique_ids
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -676,7 +676,7 @@ class Consumer:
         rows in one go (decode thread). What the columnar decoder leaves (see columnar.py) is
         decoded entry by entry, bad entries becoming dead letters as usual. Never raises: an
         entry no decoder can take is a dead letter, not a stuck batch."""
-        from ingest import columnar
+        from ingest.consume import columnar
 
         table = None
         try:
@@ -902,7 +902,7 @@ def _arrow_from_malloc() -> None:
 
 
 def _warm_decoder() -> None:
-    from ingest import columnar
+    from ingest.consume import columnar
 
     columnar.decode_json([b"0-1"], [b'{"ts":"2026-01-01T00:00:00Z","message":"warm-up"}'])
     # A line no format takes: every format's pattern is compiled once (~2 ms each), here

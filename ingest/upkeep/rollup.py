@@ -20,15 +20,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest import lakestate, layout, procs
+from ingest import procs
 from ingest.errors import DataUnavailable
-from ingest.lakestate import HourFiles
-from ingest.schema import (
+from ingest.lake import layout
+from ingest.lake import state as lakestate
+from ingest.lake.schema import (
     MEASURES,
     ROLLUP_DAILY_COLUMNS,
     ROLLUP_HOURLY_COLUMNS,
     arrow_schema,
 )
+from ingest.lake.state import HourFiles
 
 if TYPE_CHECKING:
     import duckdb
@@ -294,7 +296,7 @@ def _replace(
     import pyarrow as pa
     from deltalake import CommitProperties, write_deltalake
 
-    from ingest.writer import open_table
+    from ingest.lake.writer import open_table
 
     schema = arrow_schema(columns)
     table = open_table(layout.table_path(data_dir, table_name), schema, partition_by)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from ingest.cli_common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
+from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
 from ingest.errors import UsageError
 from queries.formats import Format
 

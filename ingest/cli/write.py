@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ingest import redis_server
-from ingest.cli_common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
+from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
 from ingest.config import Settings
 
 if TYPE_CHECKING:
@@ -366,7 +366,7 @@ def ingest(
 
         logs ingest --drain
     """
-    from ingest import consumer as consumer_mod
+    from ingest.consume import consumer as consumer_mod
 
     s = settings(
         ctx,

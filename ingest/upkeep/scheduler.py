@@ -35,8 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest import layout
 from ingest.config import Settings
+from ingest.lake import layout
 
 if TYPE_CHECKING:
     import redis
@@ -152,7 +152,7 @@ class Jobs:
         self.running: str | None = None
 
     def compact(self) -> str:
-        from ingest import compact, rollup
+        from ingest.upkeep import compact, rollup
 
         s = self.s
         report = compact.compact(
@@ -170,7 +170,7 @@ class Jobs:
         return f"{report.summary()}; rollups: {len(rolled.hours)} hours"
 
     def rollup_hourly(self) -> str:
-        from ingest import rollup
+        from ingest.upkeep import rollup
 
         report = rollup.rollup(
             self.s.data_dir,
@@ -181,7 +181,7 @@ class Jobs:
         return report.summary()
 
     def nightly(self) -> str:
-        from ingest import maintain, rollup
+        from ingest.upkeep import maintain, rollup
 
         s = self.s
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -196,7 +196,7 @@ class Jobs:
         return f"{rolled.summary()}; {kept.summary()}"
 
     def maintain(self) -> str:
-        from ingest import maintain
+        from ingest.upkeep import maintain
 
         s = self.s
         report = maintain.maintain(
@@ -249,7 +249,7 @@ class Jobs:
 
 
 def _rollup_dirty(data_dir: Path) -> list[str] | None:
-    from ingest import rollup
+    from ingest.upkeep import rollup
 
     try:
         return rollup.stale_hours(data_dir)

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ingest.cli_common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
-from ingest.cli_write import producer_client
+from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
+from ingest.cli.write import producer_client
 from ingest.redis_conn import resolve_url
 
 
@@ -175,10 +175,10 @@ def demo(
     import random
     import time
 
-    from ingest import compact, rollup
-    from ingest.consumer import Consumer
+    from ingest.consume.consumer import Consumer
     from ingest.generate import entries
     from ingest.producer import xadd_all
+    from ingest.upkeep import compact, rollup
 
     s = settings(
         ctx,

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli_common import DataDirOpt, RedisUrlOpt, StreamOpt, edge, note, settings
+from ingest.cli.common import DataDirOpt, RedisUrlOpt, StreamOpt, edge, note, settings
 from ingest.errors import UsageError
 
 SinceOpt = Annotated[
@@ -120,7 +120,7 @@ def compact(
 
         logs compact --since 24h
     """
-    from ingest import compact as compact_mod
+    from ingest.upkeep import compact as compact_mod
 
     if hour is not None and (since is not None or all_hours):
         raise UsageError("--hour cannot be combined with --since or --all")
@@ -164,7 +164,7 @@ def rollup(
 
         logs rollup --since 2d
     """
-    from ingest import rollup as rollup_mod
+    from ingest.upkeep import rollup as rollup_mod
 
     if since is not None and all_partitions:
         raise UsageError("--since and --all are alternatives: pick one")
@@ -200,7 +200,7 @@ def maintain(
 
         logs maintain --dry-run
     """
-    from ingest import maintain as maintain_mod
+    from ingest.upkeep import maintain as maintain_mod
 
     s = settings(ctx, data_dir=data_dir)
     report = maintain_mod.maintain(
@@ -236,7 +236,7 @@ def schedule(
 
         LOGS_COMPACT_INTERVAL=60 logs schedule
     """
-    from ingest import scheduler
+    from ingest.upkeep import scheduler
 
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     started = time.monotonic()

@@ -15,7 +15,7 @@ import typer
 
 from ingest import dlq as dlq_lib
 from ingest import status as status_lib
-from ingest.cli_common import (
+from ingest.cli.common import (
     DataDirOpt,
     GroupOpt,
     RedisUrlOpt,

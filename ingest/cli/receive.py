@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli_common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, settings
+from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, settings
 
 
 def _port(help_text: str) -> object:
@@ -70,7 +70,7 @@ def receive(
 
         curl -H 'Authorization: Bearer s3cret' --data-binary @app.log HOST:3100/ingest
     """
-    from ingest.cli_write import producer_client
+    from ingest.cli.write import producer_client
     from ingest.receive import server
     from ingest.redis_conn import resolve_url
 

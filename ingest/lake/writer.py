@@ -8,10 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest import layout
 from ingest.errors import DataUnavailable
+from ingest.lake import layout
+from ingest.lake.schema import LOG_COLUMN_NAMES, arrow_schema
 from ingest.records import Row
-from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -31,10 +31,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest import lakestate, layout, procs
+from ingest import procs
 from ingest.errors import DataUnavailable, UsageError
-from ingest.lakestate import HourFiles
-from ingest.schema import arrow_schema
+from ingest.lake import layout
+from ingest.lake import state as lakestate
+from ingest.lake.schema import arrow_schema
+from ingest.lake.state import HourFiles
 
 if TYPE_CHECKING:
     import polars as pl
@@ -164,7 +166,7 @@ def compact(
     with procs.state_lock(data_dir, "compact"):
         todo = [h.key for h in plan(data_dir, grace=grace, since=since, hour=hour, now=now)]
         if todo:
-            from ingest.writer import open_table
+            from ingest.lake.writer import open_table
 
             table = open_table(layout.table_path(data_dir), create=False)
             spill = spill_root(data_dir) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest import layout, procs
+from ingest import procs
+from ingest.lake import layout
 
 RECORD = "compacted.json"
 

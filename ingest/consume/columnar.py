@@ -71,7 +71,7 @@ def decode_json(ids: Sequence[bytes], docs: Sequence[bytes]) -> tuple[pa.Table, 
     `docs[i]` is the single field value of entry `ids[i]`, a JSON object's text."""
     import pyarrow as pa
 
-    from ingest.schema import arrow_schema
+    from ingest.lake.schema import arrow_schema
 
     positions = _clean(docs)
     whole = len(positions) == len(docs)
@@ -105,8 +105,8 @@ def decode_text(
 
     from ingest.formats import textlane
     from ingest.formats.registry import DEFAULT
-    from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
-    from ingest.writer import partition_columns
+    from ingest.lake.schema import LOG_COLUMN_NAMES, arrow_schema
+    from ingest.lake.writer import partition_columns
 
     text, positions = _utf8(texts)
     whole = len(positions) == len(ids)
@@ -145,7 +145,7 @@ def decode_fields(
     import polars as pl
     import pyarrow as pa
 
-    from ingest.schema import arrow_schema
+    from ingest.lake.schema import arrow_schema
 
     groups: dict[tuple[bytes, ...], list[int]] = {}
     for i, fields in enumerate(entries):
@@ -305,8 +305,8 @@ def _frame_rows(
     import polars as pl
     import pyarrow as pa
 
-    from ingest.schema import LOG_COLUMN_NAMES, arrow_schema
-    from ingest.writer import partition_columns
+    from ingest.lake.schema import LOG_COLUMN_NAMES, arrow_schema
+    from ingest.lake.writer import partition_columns
 
     # The ids as a column of the frame, not a literal: a frame with no scalar column at all
     # (`{}`, only nested values) has no height of its own.
