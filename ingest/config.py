@@ -106,7 +106,9 @@ class Settings:
 
     @property
     def dlq_stream(self) -> str:
-        return f"{self.stream}:dlq"
+        from ingest import keys
+
+        return keys.dlq(self.stream)
 
     def masked_redis_url(self) -> str:
         return mask_url(self.redis_url) if self.redis_url else "(embedded)"

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import redis
     from prometheus_client.metrics_core import Metric
 
-    from ingest.consume.consumer import Stats
+    from ingest.consume.stats import Stats
 
 StatsProvider = Callable[[], "Stats | None"]
 

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ingest.config import Settings, mask_url
-from ingest.lake import layout
 from ingest.lake import state as lakestate
 
 if TYPE_CHECKING:
@@ -95,15 +94,15 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     connected client (raises on Redis errors)."""
     import redis as redis_lib
 
-    from ingest.upkeep.scheduler import lease_key
+    from ingest import keys
 
     pipe = client.pipeline(transaction=True)  # one consistent moment for the counts
     pipe.xlen(settings.stream)
     pipe.xlen(settings.dlq_stream)
     pipe.xrange(settings.stream, count=1)
     pipe.xrevrange(settings.stream, count=1)
-    pipe.get(lease_key(settings.stream))
-    pipe.pttl(lease_key(settings.stream))
+    pipe.get(keys.scheduler_lease(settings.stream))
+    pipe.pttl(keys.scheduler_lease(settings.stream))
     length, dlq_length, first, last, holder, ttl_ms = pipe.execute()
     stream = {
         "name": settings.stream,
@@ -235,11 +234,11 @@ JOB_KEYS = ("last_run", "outcome", "duration_s", "summary", "error", "runs", "fa
 
 def scheduler_facts(data_dir: Path, lease: dict[str, Any] | None = None) -> dict[str, Any]:
     """`scheduler` section: jobs from the state file `logs schedule` keeps (its format is in
-    ingest/upkeep/scheduler.py); the lease holder from Redis when `lease`
+    ingest/upkeep/lease.py); the lease holder from Redis when `lease`
     (`stream_facts()["lease"]`) is given, else from that file (stale after a crash)."""
-    from ingest.upkeep.scheduler import STATE_FILE
+    from ingest.upkeep.lease import state_path
 
-    path = layout.state_dir(data_dir) / STATE_FILE
+    path = state_path(data_dir)
     out: dict[str, Any] = {
         "state_file": None,
         "lease_holder": None,

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ingest.signals import StopSignal
+
 log = logging.getLogger("logs.up")
 
 BACKOFF_START = 1.0
@@ -40,7 +42,8 @@ class Supervisor:
     def __init__(self, children: dict[str, list[str]], env: dict[str, str] | None = None) -> None:
         self.children = [Child(name, argv) for name, argv in children.items()]
         self.env = env
-        self.stopping = False
+        self.stop = StopSignal(on_second=self._stop_now)
+        """Ctrl-C or SIGTERM: stop the children gracefully; a second one: at once."""
 
     def _start(self, child: Child) -> None:
         child.proc = subprocess.Popen(child.argv, env=self.env, stdin=subprocess.DEVNULL)
@@ -48,14 +51,16 @@ class Supervisor:
         child.restart_at = None
         log.info("up: started %s (pid %d)", child.name, child.proc.pid)
 
-    def request_stop(self, signum: int = signal.SIGTERM, frame: object = None) -> None:
-        if self.stopping:
-            # Second Ctrl-C: stop now. Children's unacknowledged entries are redelivered.
-            for child in self.children:
-                if child.proc and child.proc.poll() is None:
-                    child.proc.kill()
-            os._exit(130)
-        self.stopping = True
+    @property
+    def stopping(self) -> bool:
+        return self.stop.requested
+
+    def _stop_now(self, signum: int) -> None:
+        # Second Ctrl-C: stop now. Children's unacknowledged entries are redelivered.
+        for child in self.children:
+            if child.proc and child.proc.poll() is None:
+                child.proc.kill()
+        os._exit(130)
 
     def run(self, poll: float = 0.2, on_tick: Callable[[], None] | None = None) -> int:
         for child in self.children:

@@ -18,9 +18,10 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
+from ingest import keys
 from ingest.lake import layout
 from ingest.lake import state as lakestate
-from ingest.upkeep import scheduler
+from ingest.upkeep.lease import state_path
 from tests.helpers import RedisProc, closed_hour, fill_hour, key_of, run_logs, spawn_logs
 
 FAST = {"LOGS_COMPACT_INTERVAL": "1", "LOGS_COMPACT_GRACE": "0", "LOGS_LEASE_TTL": "2"}
@@ -72,7 +73,7 @@ def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 90) -> N
 
 def state(data_dir: Path) -> dict:  # type: ignore[type-arg]
     try:
-        return json.loads((layout.state_dir(data_dir) / scheduler.STATE_FILE).read_text())
+        return json.loads(state_path(data_dir).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -158,7 +159,7 @@ def test_a_second_scheduler_stands_by_and_takes_over_when_the_first_dies(
 ) -> None:
     fast = {**env, **FAST}
     client = redis_proc.client()
-    key = scheduler.lease_key(stream)
+    key = keys.scheduler_lease(stream)
 
     def holder() -> str:
         value = client.get(key)

@@ -110,9 +110,9 @@ def edge(fn: F) -> F:
         except Exception as exc:
             if os.environ.get("LOGS_DEBUG"):
                 raise
-            from ingest.consume.consumer import _one_line
+            from ingest.errors import one_line
 
-            error(f"unexpected {_one_line(exc)}", "rerun with LOGS_DEBUG=1 for the traceback")
+            error(f"unexpected {one_line(exc)}", "rerun with LOGS_DEBUG=1 for the traceback")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import sys
 from typing import Annotated, Any
@@ -104,8 +103,7 @@ def up(
     from ingest.supervisor import Supervisor
 
     sup = Supervisor(children, env)
-    signal.signal(signal.SIGINT, sup.request_stop)
-    signal.signal(signal.SIGTERM, sup.request_stop)
+    sup.stop.install()
     note(
         f"logs up: {consumers} ingest process(es){' + scheduler' if scheduler else ''}"
         f"{' + receive' if receive else ''} on "

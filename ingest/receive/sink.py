@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ingest.config import mask_url
+from ingest.errors import one_line
 from ingest.receive.entries import Entry
 from ingest.receive.problems import Busy, Unavailable
 
@@ -160,7 +161,7 @@ class Sink:
             except (OSError, ConnectionError, TimeoutError, RedisRefused) as exc:
                 self._failed_at = time.monotonic()
                 if not self._down_logged:
-                    log.warning("receive: Redis at %s unreachable: %s", self._where, _one_line(exc))
+                    log.warning("receive: Redis at %s unreachable: %s", self._where, one_line(exc))
                     self._down_logged = True
                 raise Unavailable(f"Redis at {self._where} is unreachable; retry later") from None
             if self._down_logged:
@@ -208,7 +209,7 @@ class Sink:
         except (ConnectionError, OSError) as exc:
             self._drop()
             self._failed_at = time.monotonic()
-            raise Unavailable(f"lost Redis at {self._where} ({_one_line(exc)}); retry") from None
+            raise Unavailable(f"lost Redis at {self._where} ({one_line(exc)}); retry") from None
         except TimeoutError:
             # Replies are matched to requests by order: after a timeout that order is lost.
             self._drop()
@@ -249,7 +250,7 @@ class Sink:
         if isinstance(result, list):
             errors.extend(r for r in result if isinstance(r, Exception))
         if errors or not isinstance(result, list):
-            reason = _one_line(errors[0]) if errors else "no reply to EXEC"
+            reason = one_line(errors[0]) if errors else "no reply to EXEC"
             log.warning("receive: Redis refused %d entries: %s", len(entries), reason)
             raise Unavailable(f"Redis refused the entries ({reason}); retry later")
         return result
@@ -297,8 +298,3 @@ class Sink:
 
 class RedisRefused(Exception):
     """Redis answered the connection handshake (AUTH, SELECT) with an error."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -7,24 +7,13 @@ hours, then the hourly rollups of closed hours), `rollup_hourly` at rollup_minut
 `maintain` every maintain_interval s (vacuum, checkpoints, log cleanup). Every job derives its
 work from the lake, so a run that fails or is skipped is simply redone by the next one.
 
-State file `state/scheduler.json` (read by `logs status` and the metrics endpoint):
-- `lease`: `holder` (id of the scheduler running jobs, null once released), `key` (Redis key),
-  `ttl_s`, `since` (RFC 3339 UTC when it took the lease).
-- `jobs`: job name (present once it ran) -> `last_run` (RFC 3339 UTC start of the last run),
-  `outcome` (`ok` or `error`), `duration_s`, `summary` (what it did), `error` (message or
-  null), `runs` and `failures` (counts since the state file was created), `next_run` (RFC 3339
-  UTC or null).
-- `rollup_dirty`: hours (`YYYY-MM-DD/HH`) whose rollups are stale, as of the last job run.
-- `updated_at`: RFC 3339 UTC time of the last write.
+What a scheduler holds and did is kept where `logs status` reads it: upkeep/lease.py.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -35,102 +24,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest import keys
 from ingest.config import Settings
-from ingest.lake import layout
+from ingest.signals import StopSignal
+from ingest.upkeep.lease import Lease, StateFile, iso
 
 if TYPE_CHECKING:
-    import redis
+    pass
 
 log = logging.getLogger("logs.scheduler")
 
-STATE_FILE = "scheduler.json"
-LEASE_SUFFIX = ":scheduler:lease"
-"""The lease key is `<stream>:scheduler:lease`: one scheduler per stream (deployment)."""
 STOP_WAIT = 5.0
 """Seconds SIGTERM waits for a running job before the process exits anyway (every commit is
 atomic, so an interrupted job leaves nothing half-done: the next run redoes its work)."""
-
-# Compare-and-act on our own value only: never renew or delete another scheduler's lease.
-_RENEW = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
-)
-_RELEASE = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('del', KEYS[1]) else return 0 end"
-)
-
-
-def lease_key(stream: str) -> str:
-    return stream + LEASE_SUFFIX
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class Lease:
-    """`SET key holder NX PX ttl`, renewed well before it expires, released on exit."""
-
-    def __init__(self, client: redis.Redis, key: str, holder: str, ttl: float) -> None:
-        self.client, self.key, self.holder = client, key, holder
-        self.ttl_ms = max(1, int(ttl * 1000))
-        self.valid_until = 0.0
-        """Monotonic time until which we may act as the holder without hearing from Redis."""
-
-    @property
-    def held(self) -> bool:
-        return time.monotonic() < self.valid_until
-
-    def try_acquire(self) -> bool:
-        asked = time.monotonic()
-        if self.client.set(self.key, self.holder, nx=True, px=self.ttl_ms):
-            self.valid_until = asked + self.ttl_ms / 1000
-            return True
-        return self.renew()
-
-    def renew(self) -> bool:
-        asked = time.monotonic()
-        if self.client.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms):
-            self.valid_until = asked + self.ttl_ms / 1000
-            return True
-        self.valid_until = 0.0
-        return False
-
-    def release(self) -> None:
-        self.valid_until = 0.0
-        self.client.eval(_RELEASE, 1, self.key, self.holder)
-
-    def current_holder(self) -> str | None:
-        value = self.client.get(self.key)
-        return value.decode() if isinstance(value, bytes) else value
-
-
-class StateFile:
-    """Read-modify-write of state/scheduler.json, atomic and serialised across processes."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = layout.state_dir(data_dir) / STATE_FILE
-        self._lock = threading.Lock()
-
-    def update(self, change: Callable[[dict[str, Any]], None]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                state = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                state = {}
-            if not isinstance(state, dict):
-                state = {}
-            state.setdefault("jobs", {})
-            change(state)
-            state["updated_at"] = _iso(datetime.now(UTC))
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-            os.replace(tmp, self.path)
 
 
 @dataclass
@@ -234,7 +140,7 @@ class Jobs:
         def record(state: dict[str, Any]) -> None:
             job = state["jobs"].setdefault(name, {"runs": 0, "failures": 0})
             job.update(
-                last_run=_iso(started_at),
+                last_run=iso(started_at),
                 outcome="ok" if error is None else "error",
                 duration_s=round(took, 3),
                 summary=summary,
@@ -268,11 +174,13 @@ def run(settings: Settings, install_signals: bool = True) -> StopResult:
 
     client = connect(resolve_url(settings))
     holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-    lease = Lease(client, lease_key(settings.stream), holder, settings.lease_ttl)
+    lease = Lease(client, keys.scheduler_lease(settings.stream), holder, settings.lease_ttl)
     state = StateFile(settings.data_dir)
-    stop, force = threading.Event(), threading.Event()
+    force = threading.Event()
+    stop_signal = StopSignal(on_second=lambda signum: force.set())
+    stop = stop_signal.event
     if install_signals:
-        _install_signals(stop, force)
+        stop_signal.install()
     jobs = Jobs(settings, lease, state, stop)
     _route_apscheduler_logs()
 
@@ -374,7 +282,7 @@ def _lead(
                 "holder": holder,
                 "key": lease.key,
                 "ttl_s": settings.lease_ttl,
-                "since": _iso(now),
+                "since": iso(now),
             }
         )
     )
@@ -385,7 +293,7 @@ def _record_next_runs(
     sched: Any, state: StateFile, known: dict[str, str | None]
 ) -> dict[str, str | None]:
     """Keep `next_run` of the jobs on record current (a job appears once it has run)."""
-    upcoming = {job.id: _iso(job.next_run_time) for job in sched.get_jobs()}
+    upcoming = {job.id: iso(job.next_run_time) for job in sched.get_jobs()}
     if upcoming != known:
 
         def change(st: dict[str, Any]) -> None:
@@ -407,16 +315,6 @@ def _nightly(text: str) -> tuple[int, int]:
     except ValueError:
         raise ConfigError(f"nightly_at must be HH:MM (UTC), got {text!r}") from None
     return hour, minute
-
-
-def _install_signals(stop: threading.Event, force: threading.Event) -> None:
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            force.set()
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 def _route_apscheduler_logs() -> None:

@@ -1,0 +1,21 @@
+"""Every Redis key loglake uses, named in one place. Pure.
+
+Keys derive from the stream's name, so several deployments can share one Redis: the stream
+itself (producers XADD to it; the consumer group reads it), its dead letters, the scheduler's
+lease.
+"""
+
+from __future__ import annotations
+
+DEFAULT_STREAM = "logs"
+DEFAULT_GROUP = "lake"
+
+
+def dlq(stream: str) -> str:
+    """The dead-letter stream: entries ingest could not turn into rows, with their reason."""
+    return f"{stream}:dlq"
+
+
+def scheduler_lease(stream: str) -> str:
+    """The lease that lets one `logs schedule` of a deployment run jobs at a time."""
+    return f"{stream}:scheduler:lease"
