@@ -6,7 +6,6 @@ one field holding plain text. Decoding is the ingest hot path: keep per-entry wo
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
 
 import orjson
@@ -16,6 +15,7 @@ from ingest.formats import jsondocs
 from ingest.formats.levels import LEVEL_FAST, LEVEL_NUMBERS, normalize_level
 from ingest.formats.noise import strip_ansi
 from ingest.formats.registry import DEFAULT, Formats, text_doc
+from ingest.formats.strictjson import depth, strict_json
 from ingest.formats.times import parse_ts
 
 __all__ = ["ALIASES", "Row", "decode", "decode_rows", "normalize_level", "parse_ts"]
@@ -136,55 +136,6 @@ _LEVEL_FAST = LEVEL_FAST
 _LEVEL_NUMBERS = LEVEL_NUMBERS
 
 
-def _depth(obj: Any, limit: int) -> int:
-    """Nesting depth of a JSON value, stopping early once it exceeds `limit`."""
-    best = 0
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        node, d = stack.pop()
-        if d > best:
-            best = d
-            if best > limit:
-                return best
-        if isinstance(node, dict):
-            stack.extend((v, d + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            stack.extend((v, d + 1) for v in node if isinstance(v, dict | list))
-    return best
-
-
-def _strict_json(text: str, max_depth: int) -> dict[str, Any] | None:
-    """A JSON object, None when `text` is not one, BadEntry when it is one we refuse to store."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        # orjson is strict: lone surrogates, NaN, huge ints and very deep nesting land here.
-        # The stdlib parser tells which of those it was.
-        try:
-            value = json.loads(text)
-        except RecursionError:
-            raise BadEntry(f"JSON nested deeper than {max_depth} levels") from None
-        except ValueError:
-            return None
-        if not isinstance(value, dict):
-            return None
-        try:
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadEntry("lone surrogate in a JSON string") from None
-        except ValueError:
-            raise BadEntry("NaN or Infinity in JSON") from None
-        try:
-            orjson.dumps(value)
-        except TypeError as exc:
-            raise BadEntry(f"JSON value not storable: {exc}") from None
-    if not isinstance(value, dict):
-        return None
-    if text.count("{") + text.count("[") > max_depth and _depth(value, max_depth) > max_depth:
-        raise BadEntry(f"JSON nested deeper than {max_depth} levels")
-    return value
-
-
 def _to_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -238,7 +189,7 @@ def decode_rows(
         except orjson.JSONDecodeError:
             doc = None
         if type(doc) is dict:
-            if raw.count(b"{") + raw.count(b"[") > max_depth and _depth(doc, max_depth) > max_depth:
+            if raw.count(b"{") + raw.count(b"[") > max_depth and depth(doc, max_depth) > max_depth:
                 raise BadEntry(f"JSON nested deeper than {max_depth} levels")
             return _rows(stream_id, doc, formats)
     try:
@@ -249,7 +200,7 @@ def decode_rows(
         key, text = texts
         if text[:1] == "\ufeff":
             text = text[1:]  # a byte-order mark before JSON does not make it text
-        parsed = _strict_json(text, max_depth) if text.lstrip()[:1] == "{" else None
+        parsed = strict_json(text, max_depth) if text.lstrip()[:1] == "{" else None
         if parsed is not None:
             doc = parsed
         elif key in _FIELD_TO_COLUMN and _FIELD_TO_COLUMN[key][0] != "message":

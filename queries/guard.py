@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.errors import DataUnavailable, LogsError, QueryError
+from queries.views import VIEWS_HINT
 
 if TYPE_CHECKING:
     import duckdb
@@ -36,8 +37,6 @@ def check(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
     session's connection: the module-level parser would first build a default database."""
     import duckdb
 
-    from queries.session import VIEWS_HINT
-
     try:
         statements = (con or duckdb).extract_statements(sql)
     except duckdb.Error as exc:
@@ -59,8 +58,6 @@ def check(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
 def translate(exc: duckdb.Error, lake: Path) -> LogsError:
     """A DuckDB error -> `logs: error: <DuckDB's message, LINE/caret kept>` + one hint."""
     import duckdb
-
-    from queries.session import VIEWS_HINT
 
     if isinstance(exc, duckdb.InterruptException):
         raise KeyboardInterrupt from None

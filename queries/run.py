@@ -15,8 +15,9 @@ from ingest.config import Settings
 from ingest.errors import DataUnavailable, UsageError
 from queries import guard, render
 from queries.interrupt import interruptible
-from queries.session import DEAD_LETTERS, open_session, referenced_views
+from queries.session import open_session, referenced_views
 from queries.timerange import Window
+from queries.views import DEAD_LETTERS
 
 
 def run_sql(

@@ -20,29 +20,17 @@ from ingest.lake import layout
 from ingest.lake.schema import (
     LOG_COLUMN_NAMES,
     LOG_COLUMNS,
-    ROLLUP_DAILY_COLUMNS,
-    ROLLUP_HOURLY_COLUMNS,
 )
 from queries import lake
 from queries.lake import Hour
 from queries.timerange import Window
+from queries.views import DEAD_LETTERS, LAKE_VIEWS, VIEWS
 
 if TYPE_CHECKING:
     import duckdb
 
     from ingest.records import Row
 
-DEAD_LETTERS = "dead_letters"
-LAKE_VIEWS: dict[str, list[tuple[str, str, bool]]] = {
-    layout.LOGS_TABLE: LOG_COLUMNS,
-    layout.ROLLUPS_HOURLY: ROLLUP_HOURLY_COLUMNS,
-    layout.ROLLUPS_DAILY: ROLLUP_DAILY_COLUMNS,
-}
-VIEWS = (*LAKE_VIEWS, DEAD_LETTERS)
-VIEWS_HINT = (
-    "views are logs, rollups_hourly, rollups_daily and dead_letters; "
-    "`logs schema VIEW` lists their columns"
-)
 _ROLLUP_PARTITIONS = {layout.ROLLUPS_HOURLY: ["date", "hour"], layout.ROLLUPS_DAILY: ["date"]}
 
 

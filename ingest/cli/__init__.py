@@ -12,11 +12,14 @@ from typing import Annotated
 
 import typer
 
+from ingest.cli import dlq as cli_dlq
 from ingest.cli import ops as cli_ops
 from ingest.cli import query as cli_query
 from ingest.cli import receive as cli_receive
 from ingest.cli import run as cli_run
 from ingest.cli import schedule as cli_schedule
+from ingest.cli import send as cli_send
+from ingest.cli import tail as cli_tail
 from ingest.cli import write as cli_write
 from ingest.cli.common import setup_logging
 
@@ -85,5 +88,15 @@ def main(
 
 
 # Registration order is the order of `logs --help`: the tour first, then the data path.
-for module in (cli_run, cli_write, cli_receive, cli_query, cli_schedule, cli_ops):
+for module in (
+    cli_run,
+    cli_send,
+    cli_write,
+    cli_receive,
+    cli_query,
+    cli_schedule,
+    cli_ops,
+    cli_tail,
+    cli_dlq,
+):
     module.register(app)

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -146,3 +146,35 @@ def setup_logging(verbose: int = 0, quiet: bool = False, fmt: str = "text") -> N
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def command(
+    app: typer.Typer, fn: Callable[..., Any], name: str | None = None, **options: Any
+) -> None:
+    """Register `fn` as a command of `app`, behind `edge`: every command's errors become one line
+    and an exit code in the same place."""
+    app.command(name, **options)(edge(fn))
+
+
+def format_option(default: str) -> Any:
+    return typer.Option(
+        "--format", "-F", help=f"Output format [default {default}].", show_default=False
+    )
+
+
+def redis_client(s: config.Settings):  # type: ignore[no-untyped-def]
+    from ingest.redis_conn import connect, resolve_url
+
+    return connect(resolve_url(s), s.block_ms)
+
+
+def out(text: str) -> None:
+    """One line of data on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def out_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    from ingest.status_table import table_lines
+
+    for line in table_lines(header, rows):
+        out(line)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
+from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, note, settings
 from ingest.errors import UsageError
 from queries.formats import Format
 
@@ -86,7 +86,6 @@ def _window(since: str | None, until: str | None) -> Any:
     return window(since, until)
 
 
-@edge
 def sql(
     ctx: typer.Context,
     query: Annotated[
@@ -177,7 +176,6 @@ def sql(
     sink.flush()
 
 
-@edge
 def schema(
     ctx: typer.Context,
     view: Annotated[
@@ -194,7 +192,8 @@ def schema(
         logs schema logs
     """
     from queries import render
-    from queries.session import VIEWS, VIEWS_HINT, open_session
+    from queries.session import open_session
+    from queries.views import VIEWS, VIEWS_HINT
 
     s = settings(ctx, data_dir=data_dir)
     if view is not None and view not in VIEWS:
@@ -217,7 +216,6 @@ def schema(
     sink.flush()
 
 
-@edge
 def export(
     ctx: typer.Context,
     output: Annotated[
@@ -314,6 +312,6 @@ def _human_bytes(n: int) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    app.command(cls=_PairsCommand)(sql)
-    app.command()(schema)
-    app.command()(export)
+    command(app, sql, cls=_PairsCommand)
+    command(app, schema)
+    command(app, export)

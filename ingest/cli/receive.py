@@ -6,14 +6,13 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, settings
+from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, settings
 
 
 def _port(help_text: str) -> object:
     return typer.Option(min=0, max=65535, show_default=False, help=help_text)
 
 
-@edge
 def receive(
     ctx: typer.Context,
     host: Annotated[
@@ -95,4 +94,4 @@ def receive(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(receive)
+    command(app, receive)

@@ -10,12 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, edge, note, settings
+from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, note, settings
 from ingest.cli.write import producer_client
 from ingest.redis_conn import resolve_url
 
 
-@edge
 def up(
     ctx: typer.Context,
     consumers: Annotated[
@@ -149,7 +148,6 @@ Next, try:
   uv run logs down                           (stop the embedded Redis)"""
 
 
-@edge
 def demo(
     ctx: typer.Context,
     count: Annotated[
@@ -290,5 +288,5 @@ class _Steps:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(demo)
-    app.command()(up)
+    command(app, demo)
+    command(app, up)

@@ -12,42 +12,32 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from ingest.cli.common import DataDirOpt, RedisUrlOpt, StreamOpt, edge, note, settings
+from ingest.cli.common import DataDirOpt, RedisUrlOpt, StreamOpt, command, note, settings
 from ingest.errors import UsageError
 
 SinceOpt = Annotated[
     str | None,
     typer.Option(
         "--since",
-        help="Only partitions ending after this: 6h, 2d, 1w, 2024-05-01 or 2024-05-01T13:00.",
+        help="Only partitions ending after this: 6h, 1h30m, 2d, today, 2024-05-01, "
+        "2024-05-01T13:00 or a unix time.",
         show_default=False,
     ),
 ]
 
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """`6h`/`2d`/`1w` ago, or an ISO date/time (UTC unless it says otherwise)."""
+def parse_since(text: str | None) -> datetime | None:
+    """`--since`, in the one grammar every command reads (queries/timerange.py)."""
     if text is None:
         return None
-    now = now or datetime.now(UTC)
-    match = _RELATIVE.match(text)
-    if match:
-        return now - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("/", "T").replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--since: expected 6h, 2d, 1w or an ISO date/time, got {text!r}"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    from queries.timerange import parse_time
+
+    return parse_time(text, datetime.now(UTC))
 
 
 def _size(text: str | None) -> int | None:
@@ -79,7 +69,6 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
-@edge
 def compact(
     ctx: typer.Context,
     hour: Annotated[
@@ -141,7 +130,6 @@ def compact(
     note(f"compacted {report.summary()} in {report.seconds:.1f} s")
 
 
-@edge
 def rollup(
     ctx: typer.Context,
     since: SinceOpt = None,
@@ -182,7 +170,6 @@ def rollup(
     note(f"rolled up {report.summary()} in {report.seconds:.1f} s")
 
 
-@edge
 def maintain(
     ctx: typer.Context,
     dry_run: Annotated[
@@ -219,7 +206,6 @@ def maintain(
     note(f"maintain: {report.summary()} in {report.seconds:.1f} s")
 
 
-@edge
 def schedule(
     ctx: typer.Context,
     data_dir: DataDirOpt = None,
@@ -252,7 +238,7 @@ def schedule(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    app.command()(compact)
-    app.command()(rollup)
-    app.command()(maintain)
-    app.command()(schedule)
+    command(app, compact)
+    command(app, rollup)
+    command(app, maintain)
+    command(app, schedule)

@@ -1,0 +1,139 @@
+"""`logs status` as a table: the facts status.py collects, laid out for a terminal. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+
+
+def render_table(facts: dict[str, Any], out: IO[str]) -> None:
+    """Human-readable `logs status`: one block per section."""
+    w = out.write
+    r = facts["redis"]
+    w(f"redis      {r['url']}  {'reachable' if r['reachable'] else 'UNREACHABLE'}\n")
+    if r["error"]:
+        w(f"           {r['error']}\n")
+    s, g, d = facts["stream"], facts["group"], facts["dlq"]
+    if s is not None:
+        span = f"  ({s['first_id']} .. {s['last_id']})" if s["length"] else ""
+        w(f"stream     {s['name']}  {s['length']:,} entries{span}\n")
+    if g is not None:
+        if g["exists"]:
+            w(
+                f"group      {g['name']}  lag {g['lag']:,} ({g['lag_method']})  pending "
+                f"{g['pending']:,}  last delivered {g['last_delivered_id']}\n"
+            )
+        else:
+            w(f"group      {g['name']}  not created yet (ingest creates it): lag {g['lag']:,}\n")
+        rows = [(c["name"], f"{c['pending']:,}", _idle(c["idle_ms"])) for c in g["consumers"]]
+        _table(out, "consumers", ("NAME", "PENDING", "IDLE"), rows, "no consumers")
+    if d is not None:
+        w(
+            f"dlq        {d['name']}  {d['length']:,} dead letters"
+            f"{'  (`logs dlq list`)' if d['length'] else ''}\n"
+        )
+    lake = facts["lake"]
+    if not lake["reachable"]:
+        w(f"lake       UNREACHABLE  {lake['error']}\n")
+    else:
+        w(
+            f"lake       {lake['rows']:,} rows in {lake['files']:,} files, {_size(lake['bytes'])}, "
+            f"{lake['hours']:,} hours\n"
+        )
+        hours = [
+            (
+                h["hour"],
+                f"{h['rows']:,}",
+                f"{h['files']:,}",
+                _size(h["bytes"]),
+                "yes" if h["dirty"] else "",
+                "yes" if h["rollup_dirty"] else "",
+            )
+            for h in lake["recent_hours"]
+        ]
+        _table(
+            out,
+            "hours",
+            ("HOUR", "ROWS", "FILES", "BYTES", "TO COMPACT", "TO ROLL UP"),
+            hours,
+            "no data yet",
+        )
+    dirty = facts["dirty"]
+    comp = dirty["compaction"]
+    w(f"dirty      compaction: {len(comp)} hours{_list(comp)}\n")
+    w(f"           rollup: {len(dirty['rollup'])} hours{_list(dirty['rollup'])}\n")
+    sched = facts["scheduler"]
+    holder = sched["lease_holder"]
+    lease = "nobody holds the lease" if holder is None else f"lease held by {holder}"
+    if holder is not None and sched["lease_ttl_ms"] is not None:
+        lease += f" (expires in {sched['lease_ttl_ms'] / 1000:.0f}s unless renewed)"
+    if sched["state_file"] is None:
+        w(f"scheduler  no scheduler runs recorded; {lease}\n")
+        return
+    w(f"scheduler  {lease}\n")
+    jobs = [
+        (
+            j["name"],
+            str(j["last_run"] or "never"),
+            str(j["outcome"] or ""),
+            "" if j["duration_s"] is None else f"{float(j['duration_s']):.1f}s",
+            f"{j['runs'] or 0}/{j['failures'] or 0}",
+            str(j["next_run"] or ""),
+            str(j["error"] or j["summary"] or ""),
+        )
+        for j in sched["jobs"]
+    ]
+    _table(
+        out,
+        "jobs",
+        ("JOB", "LAST RUN", "OUTCOME", "TOOK", "RUNS/FAILED", "NEXT RUN", "RESULT"),
+        jobs,
+        "no runs yet",
+    )
+
+
+def _table(
+    out: IO[str], label: str, header: Sequence[str], rows: Sequence[Sequence[str]], empty: str
+) -> None:
+    if not rows:
+        out.write(f"{label:<10} {empty}\n")
+        return
+    for i, line in enumerate(table_lines(header, rows)):
+        out.write(f"{label if i == 0 else '':<10} {line}\n")
+
+
+def table_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart, header first."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+def _list(hours: list[str], shown: int = 6) -> str:
+    if not hours:
+        return ""
+    more = f", +{len(hours) - shown} more" if len(hours) > shown else ""
+    return f" ({', '.join(hours[:shown])}{more})"
+
+
+def _idle(ms: int) -> str:
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
