@@ -1,4 +1,4 @@
-"""Process-level coordination on one machine: is a PID alive, and a lock file under state/."""
+"""Process-level coordination on one machine: is a PID alive, and a lock file. Pure."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from ingest.lake import layout
 
 
 def pid_alive(pid: int) -> bool:
@@ -29,10 +27,9 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextmanager
-def state_lock(data_dir: Path, name: str) -> Iterator[None]:
-    """An exclusive flock on `state/<name>.lock`, held for the block; released by the kernel
-    if the process dies, so a crash never leaves it stuck."""
-    folder = layout.state_dir(data_dir)
+def state_lock(folder: Path, name: str) -> Iterator[None]:
+    """An exclusive flock on `<folder>/<name>.lock` (the data dir's state/), held for the
+    block; released by the kernel if the process dies, so a crash never leaves it stuck."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest import config, metrics
+from ingest import config
+from ingest.consume import metrics
 from ingest.consume.consumer import Consumer, Stats
 from ingest.redis_server import free_port
 from tests.helpers import RedisProc, lake_ids, run_logs, spawn_logs

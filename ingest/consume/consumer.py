@@ -330,7 +330,7 @@ def run(settings: Settings, drain: bool = False, install_signals: bool = True) -
         consumer = Consumer(settings, drain=drain, stop=stop)
         if settings.metrics_port is None:
             return consumer.run()
-        from ingest import metrics
+        from ingest.consume import metrics
 
         server = metrics.serve(settings.metrics_port, settings, lambda: consumer.stats)
         consumer.on_commit = server.on_commit

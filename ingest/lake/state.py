@@ -89,7 +89,7 @@ def load_compacted(data_dir: Path) -> dict[str, list[str]]:
 
 def record_compacted(data_dir: Path, written: dict[str, list[str]]) -> None:
     """Remember the files compaction wrote per hour (atomic replace, serialised by a lock)."""
-    with procs.state_lock(data_dir, RECORD):
+    with procs.state_lock(layout.state_dir(data_dir), RECORD):
         current = load_compacted(data_dir)
         current.update({k: sorted(v) for k, v in written.items()})
         path = _record_path(data_dir)
@@ -100,7 +100,7 @@ def record_compacted(data_dir: Path, written: dict[str, list[str]]) -> None:
 
 def forget_compacted(data_dir: Path, keys: list[str]) -> None:
     """Drop hours (deleted by retention) from the record."""
-    with procs.state_lock(data_dir, RECORD):
+    with procs.state_lock(layout.state_dir(data_dir), RECORD):
         current = load_compacted(data_dir)
         for key in keys:
             current.pop(key, None)

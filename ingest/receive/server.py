@@ -97,7 +97,7 @@ def run(settings: Settings, redis_url: str) -> None:
     app = ReceiverApp(settings, redis_url)
     metrics_server = None
     if settings.metrics_port is not None:
-        from ingest import metrics
+        from ingest.consume import metrics
 
         metrics_server = metrics.serve(settings.metrics_port, settings, lambda: None)
         # The same endpoint as ingest's: its Redis gauges and our counters, one scrape.

@@ -148,7 +148,7 @@ def compact(
     conflicts = 0
     # Serialise compactions of one data dir across processes (CLI and scheduler): delta-rs does
     # not detect two rewrites of the same files, so the second would only waste the work.
-    with procs.state_lock(data_dir, "compact"):
+    with procs.state_lock(layout.state_dir(data_dir), "compact"):
         todo = [h.key for h in plan(data_dir, grace=grace, since=since, hour=hour, now=now)]
         if todo:
             from ingest.lake.writer import open_table

@@ -81,7 +81,7 @@ def rollup(
     """
     started = time.monotonic()
     report = RollupReport()
-    with procs.state_lock(data_dir, "rollup"):
+    with procs.state_lock(layout.state_dir(data_dir), "rollup"):
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
@@ -358,7 +358,7 @@ def _save_state(
 
 def forget(data_dir: Path, kind: str, keys: list[str]) -> None:
     """Drop partitions from the state (after retention deleted their rollups)."""
-    with procs.state_lock(data_dir, "rollup"):
+    with procs.state_lock(layout.state_dir(data_dir), "rollup"):
         state = _load_state(data_dir)
         for key in keys:
             state[kind].pop(key, None)
