@@ -28,32 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ingest.generate import SERVICES  # noqa: E402
 from ingest.lake import layout  # noqa: E402
 from ingest.lake import state as lakestate  # noqa: E402
 from ingest.lake.schema import arrow_schema  # noqa: E402
 
-SERVICES = [
-    "api",
-    "auth",
-    "billing",
-    "cart",
-    "catalog",
-    "checkout",
-    "email",
-    "frontend",
-    "gateway",
-    "inventory",
-    "notifications",
-    "orders",
-    "payments",
-    "pricing",
-    "recommendations",
-    "search",
-    "shipping",
-    "users",
-    "worker",
-    "scheduler",
-]
 COMMITS = 10
 
 

@@ -21,21 +21,11 @@ from ingest.receive import entries
 from ingest.receive.body import snappy_block
 from ingest.receive.http import Context, Reply, Request, Route
 from ingest.receive.problems import BadRequest, Problem, TooLarge
+from ingest.records import ALIASES, CONDITIONAL
 
 PROTOCOL = "loki"
-_SERVICE_LABELS = frozenset(
-    (
-        "service",
-        "service_name",
-        "app",
-        "application",
-        "program",
-        "container",
-        "container_name",
-        "appname",
-        "component",
-    )
-)
+_SERVICE_LABELS = frozenset(ALIASES["service"]) - CONDITIONAL.keys()
+"""Labels the stream decoder reads as the service whatever else a stream has (records.ALIASES)."""
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_.]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|})')
 
 
