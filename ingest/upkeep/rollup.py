@@ -2,19 +2,17 @@
 (per date, service, level), computed from deduplicated raw rows with the columns of
 `schema.ROLLUP_*_COLUMNS`. Daily rows come from raw rows too, never from hourly percentiles.
 
-Only partitions whose raw files changed are recomputed: state/rollups.json remembers the file set
-each partition was computed from (`{"hourly": {"DATE/HH": [files]}, "daily": {"DATE": [files]}}`,
-paths relative to the logs table). Each run writes at most one commit per table, replacing
+Only partitions whose raw files changed are recomputed: rollup_state.py remembers the file set
+each partition was computed from. Each run writes at most one commit per table, replacing
 exactly the recomputed partitions; a rerun with nothing changed writes nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +29,8 @@ from ingest.lake.schema import (
     arrow_schema,
 )
 from ingest.lake.state import HourFiles
+from ingest.upkeep import rollup_state
+from ingest.upkeep.rollup_state import stale_hours as stale_hours  # `logs status` reads it here
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("logs.rollup")
 
-STATE = "rollups.json"
 MEMORY_LIMIT = "1GB"
 """DuckDB's budget while rolling up; beyond it DuckDB spills to state/rollup-spill."""
 Progress = Callable[[int, int], None]
@@ -69,6 +68,7 @@ def rollup(
     ended_before: datetime | None = None,
     rebuild: bool = False,
     retention_days: int | None = None,
+    days: Collection[str] | None = None,
     progress: Progress | None = None,
 ) -> RollupReport:
     """Recompute the dirty hourly and daily partitions.
@@ -77,11 +77,12 @@ def rollup(
     that ended by then (the scheduler leaves the open hour alone); `rebuild` ignores the state
     and recomputes every selected partition. Days older than `retention_days` are never
     recomputed: their raw rows are (being) deleted, so late rows there would turn complete
-    rollups into partial ones.
+    rollups into partial ones. `days` (`YYYY-MM-DD`) selects exactly those days and their hours,
+    whatever their age and the other filters: retention names days no rollup holds yet, whole.
     """
     started = time.monotonic()
     report = RollupReport()
-    with procs.state_lock(layout.state_dir(data_dir), "rollup"):
+    with procs.state_lock(layout.state_dir(data_dir), rollup_state.LOCK):
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
@@ -93,7 +94,7 @@ def rollup(
         hours = lakestate.hours_of(raw)
         compacted = lakestate.load_compacted(data_dir)
         root = Path(raw.table_uri.removeprefix("file://"))
-        state = _load_state(data_dir)
+        state = rollup_state.load(data_dir)
         if not _table_exists(data_dir, layout.ROLLUPS_HOURLY):
             state["hourly"] = {}
         if not _table_exists(data_dir, layout.ROLLUPS_DAILY):
@@ -104,6 +105,8 @@ def rollup(
             oldest = retention_cutoff(retention_days)
 
         def keep(start: datetime, end: datetime) -> bool:
+            if days is not None:
+                return f"{start:%Y-%m-%d}" in days
             return (
                 (since is None or end > since)
                 and (ended_before is None or end <= ended_before)
@@ -155,7 +158,7 @@ def rollup(
                     [(h.date, h.hour) for h in todo_hours],
                 )
                 report.hours = [h.key for h in todo_hours]
-                _save_state(
+                rollup_state.save(
                     data_dir,
                     "hourly",
                     {h.key: list(h.files) for h in todo_hours},
@@ -177,7 +180,7 @@ def rollup(
                     [(d,) for d in todo_days],
                 )
                 report.days = list(todo_days)
-                _save_state(
+                rollup_state.save(
                     data_dir,
                     "daily",
                     {d: sorted(f for h in hs for f in h.files) for d, hs in todo_days.items()},
@@ -326,56 +329,7 @@ def _table_exists(data_dir: Path, table_name: str) -> bool:
     return (layout.table_path(data_dir, table_name) / "_delta_log").is_dir()
 
 
-# -- state ----------------------------------------------------------------------------------------
-
-
-def _state_path(data_dir: Path) -> Path:
-    return layout.state_dir(data_dir) / STATE
-
-
-def _load_state(data_dir: Path) -> dict[str, dict[str, list[str]]]:
-    try:
-        raw = json.loads(_state_path(data_dir).read_text())
-    except (OSError, ValueError):
-        raw = {}
-    return {"hourly": dict(raw.get("hourly", {})), "daily": dict(raw.get("daily", {}))}
-
-
-def _save_state(
-    data_dir: Path, kind: str, computed: dict[str, list[str]], keep_keys: set[str]
-) -> None:
-    """Record what was computed; forget partitions whose raw data is gone (retention), their
-    rollups stay as they are."""
-    state = _load_state(data_dir)
-    section = {k: v for k, v in state[kind].items() if k in keep_keys}
-    section.update(computed)
-    state[kind] = section
-    path = _state_path(data_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, sort_keys=True))
-    os.replace(tmp, path)
-
-
-def forget(data_dir: Path, kind: str, keys: list[str]) -> None:
-    """Drop partitions from the state (after retention deleted their rollups)."""
-    with procs.state_lock(layout.state_dir(data_dir), "rollup"):
-        state = _load_state(data_dir)
-        for key in keys:
-            state[kind].pop(key, None)
-        path = _state_path(data_dir)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, sort_keys=True))
-        os.replace(tmp, path)
-
-
-def stale_hours(data_dir: Path) -> list[str]:
-    """Hours (`DATE/HH`) whose hourly rollup is missing or older than their raw files."""
-    state = _load_state(data_dir)["hourly"]
-    return sorted(
-        key
-        for key, hour in lakestate.snapshot(data_dir).items()
-        if state.get(key) != list(hour.files)
-    )
+# -- time ----------------------------------------------------------------------------------------
 
 
 def retention_cutoff(days: int, now: datetime | None = None) -> datetime:

@@ -155,10 +155,10 @@ class Jobs:
 
 
 def _rollup_dirty(data_dir: Path) -> list[str] | None:
-    from ingest.upkeep import rollup
+    from ingest.upkeep import rollup_state
 
     try:
-        return rollup.stale_hours(data_dir)
+        return rollup_state.stale_hours(data_dir)
     except Exception:  # only a report: never fail a job over it
         return None
 
