@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 RESERVED = (b"reason", b"stream_id", b"failed_at")
 PAGE = 500
+PURGE_PAGE = 100
+"""Letters per XRANGE of a purge: it reads every letter whole, and one may hold up to an
+oversized entry."""
 
 # Atomic per letter: re-add the fields, then delete the letter; a letter already gone (replayed
 # by someone else) is skipped, and a failing XADD aborts the script before the XDEL.
@@ -149,10 +152,42 @@ def replay(client: redis.Redis, stream: str, dlq: str, letters: list[DeadLetter]
     return out
 
 
-def purge(client: redis.Redis, dlq: str, before: datetime) -> int:
-    """Delete letters dead-lettered before `before` (their DLQ ids are the failure times)."""
-    ms = int(before.timestamp() * 1000)
-    return int(client.execute_command("XTRIM", dlq, "MINID", f"{ms}-0"))
+@dataclass
+class Purged:
+    deleted: int
+    """Letters deleted (a letter replayed meanwhile by someone else is not counted)."""
+    examined: int
+    """Letters looked at: all of them."""
+
+
+def purge(client: redis.Redis, dlq: str, before: datetime, page: int = PURGE_PAGE) -> Purged:
+    """Delete the letters whose `failed_at` is before `before` (a letter without a readable
+    `failed_at` counts from its DLQ id, the time Redis added it).
+
+    A letter's id is Redis's clock when it was added, its `failed_at` the ingest host's when its
+    batch was committed: mostly in the same order, never guaranteed to be (clock skew, a
+    redelivered entry, letters copied from elsewhere). So every letter is looked at, never cut
+    by id: XRANGE a page at a time, one XDEL for the page's matches."""
+    cutoff = int(before.timestamp() * 1000)
+    raw = _raw(client)
+    out = Purged(0, 0)
+    start = "-"
+    while True:
+        letters = raw.execute_command("XRANGE", dlq, start, "+", "COUNT", page)
+        out.examined += len(letters)
+        doomed = [i for i, fields in letters if _failed_ms(i, fields) < cutoff]
+        if doomed:
+            out.deleted += int(client.execute_command("XDEL", dlq, *doomed))
+        if len(letters) < page:
+            return out
+        start = "(" + letters[-1][0].decode()
+
+
+def _failed_ms(letter_id: bytes, raw: list[bytes]) -> int:
+    for key, value in zip(raw[::2], raw[1::2], strict=True):
+        if key == b"failed_at" and value.isdigit():
+            return int(value)
+    return int(letter_id.split(b"-")[0])
 
 
 def check_id(letter_id: str) -> None:

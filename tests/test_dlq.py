@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
@@ -203,3 +204,39 @@ def test_list_shows_the_newest_and_says_how_many_more(
     res = run_logs(["dlq", "list", "-n", "3", "-F", "json"], env)
     assert [d["id"] for d in json.loads(res.stdout)] == ids[-3:]
     assert b"3 newest of 8 dead letters shown" in res.stderr
+
+
+def test_purge_cuts_by_failed_at_not_by_the_letter_id(
+    env: dict[str, str], redis_proc: RedisProc, stream: str
+) -> None:
+    client = redis_proc.client()
+    dlq = f"{stream}:dlq"
+    cutoff = (datetime.now(UTC) - timedelta(days=1)).replace(second=0, microsecond=0)
+    t = int(cutoff.timestamp() * 1000)
+    keep: list[bytes] = []
+    doomed: list[bytes] = []
+
+    def letter(id_ms: int, failed_at: str | None) -> None:
+        fields = {"reason": "r", "stream_id": "1-0", "message": "m"}
+        if failed_at is not None:
+            fields["failed_at"] = failed_at
+        letter_id = client.xadd(dlq, fields, id=f"{id_ms}-{client.xlen(dlq)}")
+        failed = int(failed_at) if failed_at and failed_at.isdigit() else id_ms
+        (doomed if failed < t else keep).append(letter_id)
+
+    # Ids in order, failure times not: interleaved around the cutoff over many purge pages.
+    for i in range(1_234):
+        letter(t - 60_000 + i, str(t - 30_000 + (i * 7_919) % 60_000))
+    letter(t - 5_000, str(t + 5))  # added "before" by Redis's clock, failed after: kept
+    letter(t + 90_000, str(t - 1))  # added after the cutoff, failed before it: purged
+    letter(t + 90_001, None)  # no failed_at: its id says when it was added
+    letter(t + 90_002, "soon")
+    assert len(doomed) > 600 and len(keep) > 600
+
+    res = run_logs(["dlq", "purge", "--before", cutoff.strftime("%Y-%m-%dT%H:%MZ")], env)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.startswith(
+        f"purged {len(doomed)} dead letters that failed before ".encode()
+    ), res.stderr
+    assert f"({len(doomed) + len(keep):,} looked at)".encode() in res.stderr
+    assert [i for i, _ in client.xrange(dlq)] == keep

@@ -197,7 +197,10 @@ def dlq_purge(
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
 ) -> None:
-    """Delete dead letters older than a time (a duration ago, or a UTC date/time).
+    """Delete dead letters that failed before a time (a duration ago, or a UTC date/time).
+
+    Letters are cut by their `failed_at` (see `logs dlq list`), not by their id: every letter
+    is looked at.
 
     Example:
 
@@ -209,8 +212,11 @@ def dlq_purge(
 
     cutoff = parse_time(before, datetime.now(UTC), flag="--before")
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
-    deleted = dlq_lib.purge(redis_client(s), s.dlq_stream, cutoff)
-    note(f"purged {deleted} dead letters that failed before {status_lib.rfc3339_ms(cutoff)}")
+    purged = dlq_lib.purge(redis_client(s), s.dlq_stream, cutoff)
+    note(
+        f"purged {purged.deleted} dead letters that failed before "
+        f"{status_lib.rfc3339_ms(cutoff)} ({purged.examined:,} looked at)"
+    )
 
 
 def _preview(letter: dlq_lib.DeadLetter, width: int = 60) -> str:
