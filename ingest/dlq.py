@@ -37,7 +37,7 @@ return id
 
 @dataclass(frozen=True)
 class DeadLetter:
-    id: str
+    dlq_id: str
     """Id of the letter in the DLQ stream."""
     reason: str
     stream_id: str
@@ -47,10 +47,11 @@ class DeadLetter:
     """The original fields, `orig:` names restored."""
 
     def as_json(self) -> dict[str, Any]:
+        """Named and ordered as the columns of the `dead_letters` view (queries/live.py)."""
         return {
-            "id": self.id,
-            "failed_at": rfc3339_ms(self.failed_at) if self.failed_at else None,
+            "dlq_id": self.dlq_id,
             "stream_id": self.stream_id,
+            "failed_at": rfc3339_ms(self.failed_at) if self.failed_at else None,
             "reason": self.reason,
             "fields": {text(k): text(v) for k, v in self.fields},
         }
@@ -134,21 +135,21 @@ def replay(client: redis.Redis, stream: str, dlq: str, letters: list[DeadLetter]
         if letter.fields:
             todo.append(letter)
         else:
-            out.empty.append(letter.id)
+            out.empty.append(letter.dlq_id)
     for i in range(0, len(todo), PAGE):
         chunk = todo[i : i + PAGE]
         pipe = client.pipeline(transaction=False)
         for letter in chunk:
-            args: list[bytes | str] = [letter.id]
+            args: list[bytes | str] = [letter.dlq_id]
             args.extend(part for pair in letter.fields for part in pair)
             script(keys=[stream, dlq], args=args, client=pipe)
         for letter, result in zip(chunk, pipe.execute(raise_on_error=False), strict=True):
             if isinstance(result, redis_lib.ResponseError):
-                raise UsageError(f"replay of {letter.id} failed: {result}")
+                raise UsageError(f"replay of {letter.dlq_id} failed: {result}")
             if result is None:
-                out.missing.append(letter.id)
+                out.missing.append(letter.dlq_id)
             else:
-                out.added.append((letter.id, text(result)))
+                out.added.append((letter.dlq_id, text(result)))
     return out
 
 

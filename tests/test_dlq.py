@@ -38,14 +38,19 @@ def test_a_malformed_entry_is_listed_with_its_reason(
     table = run_logs(["dlq", "list"], env)
     assert table.returncode == 0
     header, row = table.stdout.decode().splitlines()
-    assert header.split() == ["ID", "FAILED", "AT", "ORIGINAL", "ID", "REASON", "FIELDS"]
-    assert letter["id"] in row and bad in row and "invalid UTF-8 at byte 0" in row
+    # Named as the dead_letters view names its columns (`logs sql "select * from dead_letters"`).
+    assert header.split() == ["DLQ", "ID", "STREAM", "ID", "FAILED", "AT", "REASON", "FIELDS"]
+    view = run_logs(["sql", "select * from dead_letters", "-F", "jsonl"], env)
+    [in_view] = [json.loads(line) for line in view.stdout.splitlines()]
+    assert list(letter) == list(in_view) == ["dlq_id", "stream_id", "failed_at", "reason", "fields"]
+    assert (letter["dlq_id"], letter["stream_id"]) == (in_view["dlq_id"], in_view["stream_id"])
+    assert letter["dlq_id"] in row and bad in row and "invalid UTF-8 at byte 0" in row
     assert run_logs(["dlq"], env).stdout == table.stdout  # `logs dlq` alone lists
 
-    shown = run_logs(["dlq", "show", letter["id"], "-F", "json"], env)
+    shown = run_logs(["dlq", "show", letter["dlq_id"], "-F", "json"], env)
     assert shown.returncode == 0
     assert json.loads(shown.stdout) == letter
-    text = run_logs(["dlq", "show", letter["id"]], env).stdout.decode()
+    text = run_logs(["dlq", "show", letter["dlq_id"]], env).stdout.decode()
     assert f"stream_id: {bad}" in text and "  reason: mine" in text
 
 
@@ -57,10 +62,10 @@ def test_replay_of_an_entry_that_fails_again_returns_it_to_the_dlq(
     assert run_logs(["ingest", "--drain"], env).returncode == 0
     [first] = letters(env)
 
-    res = run_logs(["dlq", "replay", first["id"]], env)
+    res = run_logs(["dlq", "replay", first["dlq_id"]], env)
     assert res.returncode == 0, res.stderr
     letter_id, new_id = res.stdout.decode().split()
-    assert letter_id == first["id"]
+    assert letter_id == first["dlq_id"]
     assert b"replayed 1 dead letters" in res.stderr
     assert letters(env) == []  # removed once re-added
     assert [i.decode() for i, _ in client.xrange(stream)] == [new_id]
@@ -202,7 +207,7 @@ def test_list_shows_the_newest_and_says_how_many_more(
         for i in range(8)
     ]
     res = run_logs(["dlq", "list", "-n", "3", "-F", "json"], env)
-    assert [d["id"] for d in json.loads(res.stdout)] == ids[-3:]
+    assert [d["dlq_id"] for d in json.loads(res.stdout)] == ids[-3:]
     assert b"3 newest of 8 dead letters shown" in res.stderr
 
 

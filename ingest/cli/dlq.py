@@ -75,18 +75,19 @@ def dlq_list(
     total = client.xlen(s.dlq_stream)
     letters = dlq_lib.newest(client, s.dlq_stream, count)
     if fmt is ListFormat.table:
+        # The columns of the dead_letters view, in its order.
         rows = [
             (
-                d.id,
-                status_lib.rfc3339_ms(d.failed_at) if d.failed_at else "",
+                d.dlq_id,
                 d.stream_id,
+                status_lib.rfc3339_ms(d.failed_at) if d.failed_at else "",
                 d.reason,
                 _preview(d),
             )
             for d in letters
         ]
         if rows:
-            out_table(("ID", "FAILED AT", "ORIGINAL ID", "REASON", "FIELDS"), rows)
+            out_table(("DLQ ID", "STREAM ID", "FAILED AT", "REASON", "FIELDS"), rows)
     elif fmt is ListFormat.jsonl:
         for d in letters:
             out(json.dumps(d.as_json(), ensure_ascii=False))
@@ -127,7 +128,7 @@ def dlq_show(
         out(json.dumps(letter.as_json(), ensure_ascii=False, indent=2))
         return
     doc = letter.as_json()
-    for key in ("id", "failed_at", "stream_id", "reason"):
+    for key in ("dlq_id", "stream_id", "failed_at", "reason"):
         out(f"{key}: {doc[key]}")
     out("fields:")
     for key, value in doc["fields"].items():
