@@ -33,11 +33,12 @@ class Settings:
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     """Consumer name inside the group; give each ingest process slot a stable one."""
     read_count: int = 10_000
-    """Entries per XREADGROUP call."""
+    """Entries per XREADGROUP call; capped at batch_rows."""
     block_ms: int = 1000
     """XREADGROUP BLOCK time; the socket timeout is set well above it."""
     batch_rows: int = 75_000
-    """Flush (one Delta commit) once this many rows are buffered..."""
+    """Flush (one Delta commit) once this many entries are buffered (reads ask for no more, so a
+    commit holds about this many)..."""
     batch_bytes: int = 64 * 1024 * 1024
     """...or this many bytes of entry payload..."""
     batch_age: float = 2.0
@@ -250,6 +251,11 @@ def load(
         sources[name] = "flag"
     settings = Settings(**values)
     _validate(settings)
+    if settings.read_count > settings.batch_rows:
+        # Ingest weighs its batch after each read: a read larger than a batch would make every
+        # commit a whole read (--batch-rows 1000 gave 10,000-row commits).
+        sources["read_count"] += f": {settings.read_count} capped at batch_rows"
+        settings = dataclasses.replace(settings, read_count=settings.batch_rows)
     return Resolved(settings, sources)
 
 

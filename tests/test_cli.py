@@ -63,11 +63,11 @@ def test_no_arguments_shows_help_and_a_wrong_flag_is_a_usage_error() -> None:
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
     cfg = tmp_path / "logs.toml"
-    cfg.write_text('stream = "from-file"\n[ingest]\nbatch_rows = 7\nread_count = 9\n')
+    cfg.write_text('stream = "from-file"\n[ingest]\nbatch_rows = 70\nread_count = 9\n')
     env = {"LOGS_STREAM": "from-env", "LOGS_READ_COUNT": "11"}
     resolved = config.load({"read_count": 13}, str(cfg), env)
     s = resolved.settings
-    assert (s.stream, s.batch_rows, s.read_count, s.group) == ("from-env", 7, 13, "lake")
+    assert (s.stream, s.batch_rows, s.read_count, s.group) == ("from-env", 70, 13, "lake")
     assert resolved.sources["stream"] == "env LOGS_STREAM"
     assert resolved.sources["batch_rows"] == f"file {cfg}"
     assert resolved.sources["read_count"] == "flag"

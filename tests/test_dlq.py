@@ -181,6 +181,7 @@ def test_usage_errors_and_unreachable_redis(
         (["dlq", "replay"], b"give dead letter ids or --all"),
         (["dlq", "replay", "--all", "1-0"], b"give dead letter ids or --all"),
         (["dlq", "show", "nope"], b'"nope" is not a stream id'),
+        (["dlq", "list", "-n", "0"], b"--count must be at least 1, got 0"),
         (["dlq", "show", "1-0"], b"no dead letter 1-0"),
         (["dlq", "purge", "--before", "soon"], b'--before "soon"'),
     ):

@@ -56,9 +56,7 @@ def dlq_main(ctx: typer.Context) -> None:
 
 def dlq_list(
     ctx: typer.Context,
-    count: Annotated[
-        int, typer.Option("--count", "-n", min=1, help="Newest letters to show.")
-    ] = 50,
+    count: Annotated[int, typer.Option("--count", "-n", help="Newest letters to show.")] = 50,
     fmt: Annotated[ListFormat, format_option("table")] = ListFormat.table,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
@@ -70,6 +68,8 @@ def dlq_list(
 
         logs dlq list -n 20 -F jsonl | jq -r .reason | sort | uniq -c
     """
+    if count < 1:
+        raise UsageError(f"--count must be at least 1, got {count}")
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     client = redis_client(s)
     total = client.xlen(s.dlq_stream)

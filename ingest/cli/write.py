@@ -107,7 +107,12 @@ def ingest(
         ),
     ] = None,
     batch_rows: Annotated[
-        int | None, typer.Option(help="Rows per commit.", show_default=False)
+        int | None,
+        typer.Option(
+            help="Commit once this many entries are buffered; reads ask for no more, so a commit "
+            "holds about this many [env LOGS_BATCH_ROWS; default 75000]",
+            show_default=False,
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None,
