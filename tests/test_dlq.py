@@ -188,10 +188,11 @@ def test_usage_errors_and_unreachable_redis(
         res = run_logs(args, env)
         assert res.returncode == 2, (args, res.stderr)
         assert res.stderr.startswith(b"logs: error: ") and message in res.stderr, res.stderr
-    missing = run_logs(
-        ["dlq", "list"], {**env, "LOGS_REDIS_URL": f"redis://127.0.0.1:{free_port()}"}
-    )
+    down = {**env, "LOGS_REDIS_URL": f"redis://127.0.0.1:{free_port()}"}
+    missing = run_logs(["dlq", "list"], down)
     assert missing.returncode == 3
+    typo = run_logs(["dlq", "show", ""], down)  # told before Redis is asked
+    assert typo.returncode == 2 and typo.stderr.startswith(b'logs: error: "" is not a stream id')
     empty = run_logs(["dlq", "list"], env)
     assert empty.returncode == 0 and empty.stdout == b""
     assert b"no dead letters" in empty.stderr

@@ -118,6 +118,7 @@ def dlq_show(
 
         logs dlq show 1795399178064-0
     """
+    dlq_lib.check_id(letter_id)  # before reaching for Redis: a typo is a usage error
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     letter = dlq_lib.get(redis_client(s), s.dlq_stream, letter_id)
     if letter is None:
