@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings, mask_url
+from ingest.errors import one_line
 from ingest.lake import state as lakestate
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ def lake_facts(
     try:
         hours = lakestate.snapshot(data_dir)
     except Exception as exc:  # noqa: BLE001 - a broken or unreadable table is a fact to report
-        lake.update(reachable=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        lake.update(reachable=False, error=one_line(exc))
         return lake, [], []
     from ingest.upkeep.rollup import stale_hours
 

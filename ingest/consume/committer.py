@@ -26,7 +26,11 @@ log = logging.getLogger("logs.ingest")
 
 
 class CommitFailed(Exception):
-    """The lake refused a commit; the batch stays unacknowledged."""
+    """The lake refused a commit of `rows` rows; the batch stays unacknowledged."""
+
+    def __init__(self, reason: str, rows: int) -> None:
+        super().__init__(reason)
+        self.rows = rows
 
 
 class Committer:
@@ -49,6 +53,9 @@ class Committer:
         self.to_dead_letter: list[DeadLetter] = []
         """...and the dead letters to write before they are acknowledged."""
         self._thread: ThreadPoolExecutor | None = None
+        self.failures = 0
+        """Commits failed in a row (disk full, permissions...); 0 once one lands."""
+        self._failing_since = 0.0
 
     @property
     def has_unacknowledged(self) -> bool:
@@ -92,7 +99,20 @@ class Committer:
             future.result()
         except CommitFailed:
             self.intake.put_back(batch)
+            if not self.failures:
+                self._failing_since = time.monotonic()
+            self.failures += 1
             raise
+        if self.failures:
+            log.warning(
+                "consumer %s: commit succeeded after %d failed attempts over %.0f s: %d rows "
+                "committed",
+                self.settings.consumer,
+                self.failures,
+                time.monotonic() - self._failing_since,
+                self.stats.last_batch_rows,
+            )
+            self.failures = 0
         self.to_dead_letter.extend(batch.dead)
         self.to_acknowledge.extend(batch.ids)
         if self.on_commit:
@@ -103,11 +123,13 @@ class Committer:
         self.intake.finish(batch)
         if batch.rows or batch.parts:
             started = time.perf_counter()
+            table = None
             try:
                 table = _assemble(batch)
                 hours = self.writer.write(table)
             except Exception as exc:  # noqa: BLE001 - disk full, permissions, a broken table
-                raise CommitFailed(one_line(exc)) from exc
+                rows = table.num_rows if table is not None else batch.entries
+                raise CommitFailed(one_line(exc), rows) from exc
             elapsed = time.perf_counter() - started
             self.stats.commits += 1
             self.stats.commit_seconds += elapsed

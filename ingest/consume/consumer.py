@@ -28,6 +28,7 @@ from ingest.consume.intake import Intake
 from ingest.consume.recovery import Recovery
 from ingest.consume.stats import Stats
 from ingest.consume.stream import GroupStream
+from ingest.errors import RedisRefused, RedisUnavailable
 from ingest.formats.registry import from_settings
 from ingest.redis_conn import connect, resolve_url
 from ingest.signals import StopSignal
@@ -75,8 +76,6 @@ class Consumer:
         self._backoff = 0.0
         self._down_since: float | None = None
         """When Redis became unreachable (None while it answers)."""
-        self._failed_commits = 0
-        """Commits failed in a row (disk full, permissions...)."""
         self._last_trim = self._last_gc = 0.0
 
     @property
@@ -139,7 +138,7 @@ class Consumer:
             )
             self._down_since = None
         self._backoff = 0.0
-        self.state = State.COMMIT_FAILING if self._failed_commits else State.READING
+        self.state = State.COMMIT_FAILING if self.committer.failures else State.READING
         return False
 
     def _read(self) -> bool:
@@ -152,6 +151,10 @@ class Consumer:
         got = self._read_new()
         if self.intake.due(self.stop.requested) or (self.drain and got == 0 and self.intake.batch):
             self._flush()
+        elif got == 0 and self.stream.untrimmed and self.committer.in_flight is None:
+            # A quiet stream: what the last commit acknowledged is trimmed now, not after the
+            # next burst.
+            self._trim()
         if time.monotonic() - self.recovery.last_claim > self.settings.claim_idle / 2:
             self.recovery.claim()
         if time.monotonic() - self._last_gc > GC_EVERY:
@@ -167,30 +170,32 @@ class Consumer:
         return False
 
     def _retry_commit(self) -> bool:
-        if self.intake.due(self.stop.requested):
-            self._flush()
-        log.warning("consumer %s: commits succeed again", self.settings.consumer)
-        self._failed_commits = 0
+        """Commit the batch in hand (nothing new is read meanwhile): success goes back to
+        reading (the committer says so once it has landed); failure backs off again."""
+        self.committer.commit_now()
+        self.committer.acknowledge(self.stream)
+        self._backoff = 0.0
         self.state = State.READING
-        return self._read()
+        return False
 
     def _commit_failed(self, exc: CommitFailed) -> None:
-        if not self._failed_commits:
-            log.error(
-                "consumer %s: commit of %d rows failed (%s): keeping them unacknowledged and "
-                "retrying",
-                self.settings.consumer,
-                self.intake.batch.entries,
-                exc,
-            )
-        self._failed_commits += 1
         # Failed while recovering or while Redis was down: recover first (a lost connection
         # took the reads sent ahead with it), then retry.
         if self.state in (State.RECOVERING, State.REDIS_DOWN):
             self.state = State.RECOVERING
         else:
             self.state = State.COMMIT_FAILING
-        self._back_off(0.5)
+        wait = self._next_backoff(0.5)
+        log.error(
+            "consumer %s: commit of %d rows failed (%s); they stay unacknowledged, retrying "
+            "in %.1f s (attempt %d)",
+            self.settings.consumer,
+            exc.rows,
+            exc,
+            wait,
+            self.committer.failures,
+        )
+        self._sleep(wait)
 
     def _redis_lost(self, exc: Exception) -> None:
         if self._down_since is None:
@@ -203,11 +208,22 @@ class Consumer:
         self.stats.reconnects += 1
         self.state = State.REDIS_DOWN
 
+    def start_without_redis(self) -> None:
+        """Redis is down as we start: wait for it like for any outage (the caller said so)."""
+        self._down_since = time.monotonic()
+        self.state = State.REDIS_DOWN
+
     def _back_off(self, floor: float) -> None:
-        """Wait, twice as long as last time (at least `floor`, at most BACKOFF_CAP seconds),
-        waking early to stop."""
+        self._sleep(self._next_backoff(floor))
+
+    def _next_backoff(self, floor: float) -> float:
+        """Twice as long as last time: at least `floor`, at most BACKOFF_CAP seconds."""
         self._backoff = min(BACKOFF_CAP, max(floor, self._backoff * 2))
-        deadline = time.monotonic() + self._backoff
+        return self._backoff
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait, waking early to stop."""
+        deadline = time.monotonic() + seconds
         while not self.stop.requested and time.monotonic() < deadline:
             time.sleep(min(0.1, deadline - time.monotonic()))
 
@@ -240,8 +256,11 @@ class Consumer:
             self.committer.collect()
         self.committer.acknowledge(self.stream)
         if time.monotonic() - self._last_trim > TRIM_EVERY:
-            self._last_trim = time.monotonic()
-            self.stream.trim()
+            self._trim()
+
+    def _trim(self) -> None:
+        self._last_trim = time.monotonic()
+        self.stream.trim()
 
     def _settled(self) -> bool:
         """Nothing pending in the group and nothing left to deliver (for --drain)."""
@@ -255,8 +274,7 @@ class Consumer:
             else:
                 time.sleep(0.1)
             return False
-        self._last_trim = time.monotonic()
-        self.stream.trim()
+        self._trim()
         return True
 
     def _finish(self) -> None:
@@ -277,7 +295,7 @@ class Consumer:
                 "consumer %s: could not commit %d rows (%s): they stay pending and will "
                 "be redelivered",
                 self.settings.consumer,
-                self.intake.batch.entries,
+                exc.rows,
                 exc,
             )
         except (redis.RedisError, OSError) as exc:
@@ -320,14 +338,24 @@ def run(settings: Settings, drain: bool = False, install_signals: bool = True) -
     # Polars) allocate enough for the collector to cost them ~10 % too.
     gc_was_on = _pause_gc()
     try:
-        # Fail fast with a clear message when Redis is absent at start; later outages are
-        # retried.
-        connect(resolve_url(settings), settings.block_ms).close()
+        url = resolve_url(settings)  # no URL and no embedded server: nothing to wait for
+        down = None
+        try:
+            connect(url, settings.block_ms).close()
+        except RedisRefused:
+            raise
+        except RedisUnavailable as exc:
+            if drain:
+                raise  # scripts want an answer now
+            down = exc
         stop = StopSignal(on_first=_stopping)
         if install_signals:
             stop.install()
         _arrow_from_malloc()
         consumer = Consumer(settings, drain=drain, stop=stop)
+        if down is not None:
+            log.warning("%s; waiting for it, retrying with backoff (--drain exits 3)", down)
+            consumer.start_without_redis()
         if settings.metrics_port is None:
             return consumer.run()
         from ingest.consume import metrics

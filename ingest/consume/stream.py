@@ -50,6 +50,8 @@ class GroupStream:
         """The connection XACKs go out on..."""
         self._acks_unread = 0
         """...and how many of their replies are still to be read."""
+        self.untrimmed = 0
+        """Entries acknowledged since the last trim."""
 
     # -- the connection ----------------------------------------------------------------------
 
@@ -203,6 +205,7 @@ class GroupStream:
         ]
         self._acker.send_packed_command(packed)
         self._acks_unread += len(packed)
+        self.untrimmed += len(ids)
 
     def collect_acks(self) -> None:
         """Read the replies of the XACKs sent so far (an error reply raises here)."""
@@ -212,6 +215,8 @@ class GroupStream:
 
     def trim(self) -> None:
         """Trim only what every group has acknowledged (XTRIM MINID; never MAXLEN)."""
+        self.collect_acks()
+        self.untrimmed = 0
         r = self.client()
         floor: tuple[int, int] | None = None
         for info in r.execute_command("XINFO", "GROUPS", self.stream):

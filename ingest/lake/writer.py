@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import DataUnavailable
+from ingest.errors import DataUnavailable, flat
 from ingest.lake import layout
 from ingest.lake.schema import LOG_COLUMN_NAMES, arrow_schema
 from ingest.records import Row
@@ -92,7 +92,9 @@ def open_table(
             # Another process created it at the same moment: open theirs.
             time.sleep(0.05 * (attempt + 1))
         except OSError as exc:
-            raise DataUnavailable(f"cannot create table at {path}: {exc.strerror or exc}") from exc
+            raise DataUnavailable(
+                f"cannot create table at {path}: {exc.strerror or flat(str(exc))}"
+            ) from exc
     return DeltaTable(str(path))
 
 
