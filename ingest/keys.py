@@ -19,3 +19,8 @@ def dlq(stream: str) -> str:
 def scheduler_lease(stream: str) -> str:
     """The lease that lets one `logs schedule` of a deployment run jobs at a time."""
     return f"{stream}:scheduler:lease"
+
+
+def gaps(stream: str, group: str) -> str:
+    """What ingest recorded of entries removed before `group` read them (ingest/gaps.py)."""
+    return f"{stream}:gaps:{group}"

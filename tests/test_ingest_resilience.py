@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ingest.redis_server import free_port
-from tests.helpers import RedisProc, lake_ids, run_logs, wait_until
+from tests.helpers import RedisProc, bookmark, lake_ids, run_logs, wait_until
 
 
 def spawn_with_log(
@@ -48,6 +48,7 @@ def test_commit_failures_are_told_after_the_fact_with_the_batch_rows(
     first = lake_ids(data_dir)
     assert run_logs(["gen", "-n", "3000", "--hours", "1"], env).returncode == 0
     expected = [i.decode() for i, _ in redis_proc.client().xrange(stream)]
+    expected = [i for i in expected if i not in first]  # Redis 6 keeps a bookmark
     assert len(expected) == 3000
     log = tmp_path / "ingest.log"
     # Files over 2 KB cannot be written: every commit fails like on a full disk, for real.
@@ -86,7 +87,7 @@ def test_a_quiet_stream_is_trimmed_after_its_last_acknowledgement(
         assert run_logs(["gen", "-n", "20000", "--hours", "1"], env).returncode == 0
         assert wait_until(lambda: len(set(lake_ids(data_dir))) == 20000, 60)
         assert wait_until(lambda: client.xpending(stream, "lake")["pending"] == 0)
-        assert wait_until(lambda: client.xlen(stream) == 0, 10), client.xlen(stream)
+        assert wait_until(lambda: client.xlen(stream) == bookmark(client), 10), client.xlen(stream)
     finally:
         assert stop(proc) == 0
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ingest import faults
 from ingest.config import Settings
+from ingest.consume.chores import Chores
 from ingest.consume.intake import Batch, Intake
 from ingest.consume.stats import Stats
 from ingest.consume.stream import DeadLetter, GroupStream
@@ -39,11 +40,13 @@ class Committer:
         settings: Settings,
         intake: Intake,
         stats: Stats,
+        chores: Chores,
         on_commit: Callable[[Stats], None] | None = None,
     ) -> None:
         self.settings = settings
         self.intake = intake
         self.stats = stats
+        self.chores = chores
         self.on_commit = on_commit
         self.writer = LakeWriter(settings.data_dir)
         self.in_flight: tuple[Future[None], Batch] | None = None
@@ -148,13 +151,19 @@ class Committer:
 
     def acknowledge(self, stream: GroupStream) -> None:
         """Dead letters first, then XACK: an entry is never acknowledged before its row or its
-        dead letter exists. A crash in between leaves at worst a duplicate dead letter."""
+        dead letter exists. A crash in between leaves at worst a duplicate dead letter. Dead
+        letters Redis refuses (no permission on the dead-letter stream) are not acknowledged:
+        those entries stay pending in the group, to be claimed and tried again."""
         if self.to_dead_letter:
-            stream.dead_letter(self.to_dead_letter, str(int(time.time() * 1000)))
-            self.stats.dead_lettered += len(self.to_dead_letter)
-            for entry_id, _, reason in self.to_dead_letter[:20]:
-                log.warning("dead-lettered %s: %s", entry_id.decode(), reason)
-            self.to_dead_letter = []
+            letters, self.to_dead_letter = self.to_dead_letter, []
+            now = str(int(time.time() * 1000))
+            if self.chores.run("dead-lettering", lambda: stream.dead_letter(letters, now)):
+                self.stats.dead_lettered += len(letters)
+                for entry_id, _, reason in letters[:20]:
+                    log.warning("dead-lettered %s: %s", entry_id.decode(), reason)
+            else:
+                unwritten = {entry_id for entry_id, _, _ in letters}
+                self.to_acknowledge = [i for i in self.to_acknowledge if i not in unwritten]
         if self.to_acknowledge:
             faults.crash_point("before_ack")
             stream.acknowledge(self.to_acknowledge)

@@ -1,13 +1,16 @@
 """`logs ingest`: the loop that drains the stream with a consumer group into the lake, losing
 nothing (design §5). It decides what happens when; its collaborators do it: the group's side
 of Redis (stream.py), the batch being filled and its decode lanes (intake.py), the commits and
-the acknowledgements that follow them (committer.py).
+the acknowledgements that follow them (committer.py); its chores (trimming, claiming, dead
+letters, gap checks: gapcheck.py) run through chores.py, which lets them fail without stopping
+ingest.
 
 The loop is in one of four states, each with one handler:
 - recovering, on every (re)connect: acknowledge what is already committed, make sure the group
-  exists, re-read our own pending list (id 0), claim entries idle too long in other consumers;
+  exists, check for entries removed before delivery, re-read our own pending list (id 0), claim
+  entries idle too long in other consumers;
 - reading: read new entries (`>`), commit batches as they fill or age, acknowledge commits
-  that landed, trim, claim now and then;
+  that landed, check for gaps and trim, claim now and then;
 - Redis down: commit what we hold, back off, then recover;
 - commit failing: back off and retry the batch (it stays unacknowledged meanwhile).
 An entry is acknowledged only after the Delta commit holding its row (or its dead letter).
@@ -22,8 +25,12 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+import redis
+
 from ingest.config import Settings, mask_url
+from ingest.consume.chores import Chores, describe, refused, transient
 from ingest.consume.committer import CommitFailed, Committer
+from ingest.consume.gapcheck import GapCheck
 from ingest.consume.intake import Intake
 from ingest.consume.recovery import Recovery
 from ingest.consume.stats import Stats
@@ -70,8 +77,10 @@ class Consumer:
         self.stats = Stats()
         self.stream = GroupStream(settings)
         self.intake = Intake(settings, from_settings(settings), self.stats)
-        self.committer = Committer(settings, self.intake, self.stats, on_commit)
+        self.chores = Chores(settings.consumer)
+        self.committer = Committer(settings, self.intake, self.stats, self.chores, on_commit)
         self.recovery = Recovery(settings, self.stream, self.intake, self.committer, self.stats)
+        self.gaps = GapCheck(settings, self.stream, self.stats, self.chores)
         self.state = State.RECOVERING
         self._backoff = 0.0
         self._down_since: float | None = None
@@ -87,7 +96,6 @@ class Consumer:
         self.committer.on_commit = callback
 
     def run(self) -> Stats:
-        import redis
 
         gc_was_on = _pause_gc()
         self._last_gc = time.monotonic()
@@ -106,11 +114,18 @@ class Consumer:
                         log.info("consumer %s: drained", s.consumer)
                         break
                 except redis.ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
-                        raise
-                    # The group vanished under us; recovery recreates it and says so loudly.
-                    self.committer.commit_now()
-                    self.state = State.RECOVERING
+                    if transient(exc):
+                        self._redis_lost(exc)
+                    elif "NOGROUP" in str(exc):
+                        # The group vanished under us; recovery recreates it and says so loudly.
+                        self.committer.commit_now()
+                        self.state = State.RECOVERING
+                    else:
+                        raise refused(
+                            "what ingest cannot do without (its group, reads, acknowledgements)",
+                            exc,
+                            mask_url(self.stream.url or "?"),
+                        ) from None
                 except CommitFailed as exc:
                     self._commit_failed(exc)
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -126,8 +141,9 @@ class Consumer:
     def _recover(self) -> bool:
         self.committer.acknowledge(self.stream)
         self.recovery.ensure_group()
+        self.chores.run("checking for gaps", self.gaps.check)  # before anything new is read
         self.recovery.own_pending()
-        self.recovery.claim()
+        self._claim()
         # Warmed after recovery, which it would slow down (recovered entries commit at once).
         self.intake.warm()
         if self._down_since is not None:
@@ -156,7 +172,7 @@ class Consumer:
             # next burst.
             self._trim()
         if time.monotonic() - self.recovery.last_claim > self.settings.claim_idle / 2:
-            self.recovery.claim()
+            self._claim()
         if time.monotonic() - self._last_gc > GC_EVERY:
             self._last_gc = time.monotonic()
             gc.collect()
@@ -203,7 +219,7 @@ class Consumer:
             log.warning(
                 "redis unreachable at %s (%s): committing what we hold, retrying with backoff",
                 mask_url(self.stream.url or "?"),
-                type(exc).__name__,
+                describe(exc) if isinstance(exc, redis.ResponseError) else type(exc).__name__,
             )
         self.stats.reconnects += 1
         self.state = State.REDIS_DOWN
@@ -260,7 +276,12 @@ class Consumer:
 
     def _trim(self) -> None:
         self._last_trim = time.monotonic()
-        self.stream.trim()
+        self.chores.run("checking for gaps", self.gaps.check)  # before our trim
+        self.chores.run("trimming", self.stream.trim)
+
+    def _claim(self) -> None:
+        self.recovery.last_claim = time.monotonic()
+        self.chores.run("claiming", self.recovery.claim)
 
     def _settled(self) -> bool:
         """Nothing pending in the group and nothing left to deliver (for --drain)."""
@@ -268,9 +289,15 @@ class Consumer:
         if self.committer.has_unacknowledged:
             self.committer.acknowledge(self.stream)
         self.stream.collect_acks()
-        if self.stream.pending_count():
+        if pending := self.stream.pending_count():
+            if said := self.chores.failing("dead-lettering"):
+                raise RedisRefused(
+                    f"{pending} entries stay pending in group {self.settings.group}: Redis "
+                    f"refused their dead letters ({said})",
+                    hint="README, 'Redis permissions', lists what ingest needs",
+                )
             if time.monotonic() - self.recovery.last_claim > 1.0:
-                self.recovery.claim()
+                self._claim()
             else:
                 time.sleep(0.1)
             return False
@@ -279,7 +306,6 @@ class Consumer:
 
     def _finish(self) -> None:
         """Commit what we hold and acknowledge it if Redis lets us; otherwise it is redelivered."""
-        import redis
 
         # The read sent ahead joins the batch in hand (if it fails, those entries wait in our
         # pending list for the next start).
