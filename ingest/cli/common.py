@@ -112,10 +112,27 @@ def edge(fn: F) -> F:
                 raise
             from ingest.errors import one_line
 
+            refused = _redis_refusal(exc)
+            if refused is not None:
+                error(refused, "README, 'Redis permissions', lists what each command needs")
+                raise typer.Exit(ExitCode.UNAVAILABLE) from None
             error(f"unexpected {one_line(exc)}", "rerun with LOGS_DEBUG=1 for the traceback")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _redis_refusal(exc: Exception) -> str | None:
+    """A command Redis refused for lack of permission (an ACL user without it): exit 3."""
+    if not type(exc).__module__.startswith("redis"):
+        return None  # redis is not imported here unless the command used it
+    import redis
+
+    from ingest.errors import flat
+
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return f"Redis refused a command: NOPERM {flat(str(exc))}"
+    return None
 
 
 # -- our own process logs ------------------------------------------------------------------------
