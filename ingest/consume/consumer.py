@@ -259,10 +259,13 @@ class Consumer:
                 # Nothing new right now is what --drain waits for: ask without blocking (a
                 # 100 ms BLOCK here cost every drain 0.1-0.2 s at its end).
                 block = None
-            entries = self.stream.read(">", s.read_count, block)
+            entries = self.stream.read(">", self.stream.count, block)
         if len(entries) == s.read_count and not self.stop.requested:
             self.stream.send_ahead()
         self.intake.take(entries, {})
+        self.stream.fit_count(self.intake.largest)
+        if self.intake.oversized:
+            self.committer.acknowledge(self.stream)  # their dead letters now, not with the batch
         return len(entries)
 
     def _flush(self) -> None:
