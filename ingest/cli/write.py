@@ -135,7 +135,7 @@ def ingest(
 
         logs ingest --drain
     """
-    from ingest.consume import consumer as consumer_mod
+    from ingest.consume import process
 
     s = settings(
         ctx,
@@ -148,7 +148,7 @@ def ingest(
         metrics_port=metrics_port,
     )
     started = time.monotonic()
-    stats = consumer_mod.run(s, drain=drain)
+    stats = process.run(s, drain=drain)
     elapsed = time.monotonic() - started
     note(
         f"ingested {stats.ingested} entries, dead-lettered {stats.dead_lettered}, "
