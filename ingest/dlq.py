@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 RESERVED = (b"reason", b"stream_id", b"failed_at")
 PAGE = 500
 PURGE_PAGE = 100
-"""Letters per XRANGE of a purge: it reads every letter whole, and one may hold up to an
-oversized entry."""
+"""Letters per XRANGE of a purge, at most: it reads every letter whole..."""
+PURGE_PAGE_BYTES = 16 * 1024 * 1024
+"""...and one may hold a whole oversized entry: after a page larger than this the next asks for
+fewer letters (down to one at a time), growing back once they are small again."""
 
 # Atomic per letter: re-add the fields, then delete the letter; a letter already gone (replayed
 # by someone else) is skipped, and a failing XADD aborts the script before the XDEL.
@@ -172,16 +174,18 @@ def purge(client: redis.Redis, dlq: str, before: datetime, page: int = PURGE_PAG
     cutoff = int(before.timestamp() * 1000)
     raw = _raw(client)
     out = Purged(0, 0)
-    start = "-"
+    start, count = "-", page
     while True:
-        letters = raw.execute_command("XRANGE", dlq, start, "+", "COUNT", page)
+        letters = raw.execute_command("XRANGE", dlq, start, "+", "COUNT", count)
         out.examined += len(letters)
         doomed = [i for i, fields in letters if _failed_ms(i, fields) < cutoff]
         if doomed:
             out.deleted += int(client.execute_command("XDEL", dlq, *doomed))
-        if len(letters) < page:
+        if len(letters) < count:
             return out
         start = "(" + letters[-1][0].decode()
+        size = sum(len(part) for _, fields in letters for part in fields)
+        count = max(1, min(page, count * PURGE_PAGE_BYTES // max(1, size)))
 
 
 def _failed_ms(letter_id: bytes, raw: list[bytes]) -> int:

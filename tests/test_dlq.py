@@ -224,17 +224,19 @@ def test_purge_cuts_by_failed_at_not_by_the_letter_id(
     keep: list[bytes] = []
     doomed: list[bytes] = []
 
-    def letter(id_ms: int, failed_at: str | None) -> None:
-        fields = {"reason": "r", "stream_id": "1-0", "message": "m"}
+    def letter(id_ms: int, failed_at: str | None, message: str = "m") -> None:
+        fields = {"reason": "r", "stream_id": "1-0", "message": message}
         if failed_at is not None:
             fields["failed_at"] = failed_at
         letter_id = client.xadd(dlq, fields, id=f"{id_ms}-{client.xlen(dlq)}")
         failed = int(failed_at) if failed_at and failed_at.isdigit() else id_ms
         (doomed if failed < t else keep).append(letter_id)
 
-    # Ids in order, failure times not: interleaved around the cutoff over many purge pages.
+    # Ids in order, failure times not: interleaved around the cutoff over many purge pages;
+    # a run of oversized letters (pages shrink to a few letters, then grow back) among them.
     for i in range(1_234):
-        letter(t - 60_000 + i, str(t - 30_000 + (i * 7_919) % 60_000))
+        message = "x" * (5 << 20) if 500 <= i < 506 else "m"
+        letter(t - 60_000 + i, str(t - 30_000 + (i * 7_919) % 60_000), message)
     letter(t - 5_000, str(t + 5))  # added "before" by Redis's clock, failed after: kept
     letter(t + 90_000, str(t - 1))  # added after the cutoff, failed before it: purged
     letter(t + 90_001, None)  # no failed_at: its id says when it was added
