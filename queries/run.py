@@ -5,7 +5,6 @@ bound parameters, stream the result to a writer. Raises ingest.errors; never pri
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,14 +81,13 @@ def _run_once(
 
 @contextmanager
 def output_file(path: Path, binary: bool) -> Iterator[IO[Any]]:
-    """Write `path` through a temporary sibling, renamed into place only on success."""
+    """Write `path` through a temporary sibling, renamed into place only on success. The file
+    gets the mode any new file gets (0666 less the umask), as `logs export`'s do: mkstemp's
+    0600 would make a shared result unreadable to the group."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"cannot write {path}: no directory {folder}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    fd, tmp = _new_sibling(folder, path.name)
     try:
         stream: IO[Any] = (
             os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
@@ -100,3 +98,17 @@ def output_file(path: Path, binary: bool) -> Iterator[IO[Any]]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _new_sibling(folder: Path, name: str) -> tuple[int, str]:
+    """A fresh temporary file next to the target, created with O_EXCL (as mkstemp) but 0666."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"cannot write {folder / name}: {exc.strerror or exc}") from None
+    raise UsageError(f"cannot write {folder / name}: no free temporary name")

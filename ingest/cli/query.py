@@ -146,7 +146,7 @@ def sql(
     params = {str(pair[0]): str(pair[1]) for pair in param or []}
     window = _window(since, until)
     binary = chosen in render.BINARY
-    options: dict[str, Any] = {"header": not no_header, "max_rows": max_rows}
+    options: dict[str, Any] = {"header": not no_header, "max_rows": max_rows, "footer": note}
     if output is not None:
         with output_file(output, binary) as out:
             rows = run_sql(
@@ -211,7 +211,11 @@ def schema(
     tty = sys.stdout.isatty()
     sink = sys.stdout.buffer if chosen in render.BINARY else sys.stdout
     render.WRITERS[chosen](
-        render.Result.of(cursor), sink, max_rows=-1, width=render.terminal_width() if tty else None
+        render.Result.of(cursor),
+        sink,
+        max_rows=-1,
+        width=render.terminal_width() if tty else None,
+        footer=note,
     )
     sink.flush()
 
