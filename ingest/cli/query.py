@@ -13,7 +13,16 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, note, settings
+from ingest.cli.common import (
+    DataDirOpt,
+    GroupOpt,
+    RedisUrlOpt,
+    StreamOpt,
+    command,
+    note,
+    settings,
+    utf8,
+)
 from ingest.errors import UsageError
 from queries.formats import Format
 
@@ -68,11 +77,13 @@ def _read_sql(query: str | None, file: Path | None) -> str:
         raise UsageError("give the SQL as an argument or with --file, not both")
     if file is not None:
         try:
-            return file.read_text(encoding="utf-8")
+            raw = file.read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read --file {file}: {exc.strerror or exc}") from None
+        return utf8(raw, f"--file {file}")
     if query == "-":
-        return sys.stdin.read()
+        stdin = getattr(sys.stdin, "buffer", None)
+        return utf8(stdin.read(), "the SQL on stdin") if stdin is not None else sys.stdin.read()
     if query is None:
         raise UsageError(
             "no SQL given", hint='logs sql "select level, count(*) from logs group by level"'
