@@ -14,9 +14,8 @@ from ingest.config import Settings
 from ingest.errors import DataUnavailable, UsageError
 from queries import guard, render
 from queries.interrupt import interruptible
-from queries.session import open_session, referenced_views
+from queries.session import open_session
 from queries.timerange import Window
-from queries.views import DEAD_LETTERS
 
 
 def run_sql(
@@ -31,13 +30,12 @@ def run_sql(
     **writer_options: Any,
 ) -> int:
     """Run one read-only statement and write its rows to `out`; returns the row count."""
-    views = referenced_views(sql)
     try:
-        return _run_once(settings, sql, out, fmt, params, window, live, views, writer_options)
+        return _run_once(settings, sql, out, fmt, params, window, live, writer_options)
     except guard.SnapshotChanged:
         # Vacuum may delete a file between our snapshot and DuckDB opening it: retry once on
         # a fresh snapshot (only raised before any row was written).
-        return _run_once(settings, sql, out, fmt, params, window, live, views, writer_options)
+        return _run_once(settings, sql, out, fmt, params, window, live, writer_options)
 
 
 def _run_once(
@@ -48,19 +46,12 @@ def _run_once(
     params: dict[str, str] | None,
     window: Window | None,
     live: bool,
-    views: set[str],
     writer_options: dict[str, Any],
 ) -> int:
     import duckdb
 
-    session = open_session(
-        settings,
-        window=window,
-        views=views,
-        live=live,
-        read_dead_letters=DEAD_LETTERS in views,
-        check=sql,
-    )
+    # The views the statement reads (DuckDB's parser says which), dead_letters from Redis.
+    session = open_session(settings, window=window, live=live, check=sql)
     con = session.con
     try:
         with interruptible(con):

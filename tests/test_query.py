@@ -228,6 +228,70 @@ def test_live_and_dead_letters_need_redis_plain_queries_do_not(
         assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select count(*) from logs -- not dead_letters",
+        "select count(*) from logs /* dead_letters */",
+        "select 'dead_letters' as word, count(*) from logs",
+        "with dead_letters as (select 1 as x) select count(*) from logs, dead_letters",
+        "select count(*) as dead_letters from logs l join logs r using (stream_id)",
+    ],
+)
+def test_dead_letters_in_a_comment_literal_or_cte_does_not_read_redis(
+    env: dict[str, str], data_dir: Path, monkeypatch: pytest.MonkeyPatch, sql: str
+) -> None:
+    commit(data_dir, [(stream_id(1), entry(1, NOW))])
+    monkeypatch.setenv("LOGS_REDIS_URL", "redis://127.0.0.1:1/0")  # any Redis read fails
+    result = logs("sql", sql, "-F", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert csv_rows(result.stdout)[1][-1] == "1"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select count(*) from dead_letters",
+        'select count(*) from "Dead_Letters"',
+        "select * from logs where stream_id in (select stream_id from main.dead_letters)",
+        # USING joins defeat get_table_names (placeholder tables); the tokenizer still sees it.
+        "select count(*) from logs join dead_letters using (stream_id)",
+    ],
+)
+def test_a_real_dead_letters_reference_reads_redis(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, sql: str
+) -> None:
+    monkeypatch.setenv("LOGS_REDIS_URL", "redis://127.0.0.1:1/0")
+    result = logs("sql", sql)
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.startswith("logs: error: cannot reach Redis")
+
+
+def test_notebook_dead_letters_is_an_error_unless_loaded(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    import duckdb
+
+    from queries import connect
+
+    redis_proc.client().xadd(f"{stream}:dlq", {"reason": "bad", "stream_id": "1-0", "x": "y"})
+    con = connect(data_dir)
+    try:
+        assert [r[0] for r in con.sql("describe dead_letters").fetchall()][:2] == [
+            "dlq_id",
+            "stream_id",
+        ]
+        with pytest.raises(duckdb.InvalidInputException, match=r"connect\(dead_letters=True\)"):
+            con.sql("select count(*) from dead_letters").fetchall()
+    finally:
+        con.close()
+    loaded = connect(data_dir, dead_letters=True)
+    try:
+        assert loaded.sql("select count(*) from dead_letters").fetchall() == [(1,)]
+    finally:
+        loaded.close()
+
+
 def test_dead_letters_view_reads_the_dlq_stream(
     env: dict[str, str], redis_proc: RedisProc, stream: str
 ) -> None:
