@@ -1,7 +1,8 @@
 """The `logs` command line: a thin edge over ingest/ and queries/.
 
-Commands live in small modules that register themselves here; heavy libraries are imported
-inside the commands, so `logs --help` starts instantly.
+Commands live in small modules that register themselves; a module is imported only when one of
+its commands runs (ingest/cli/lazy.py), and heavy libraries only inside the commands, so
+`logs --help` starts instantly and `logs sql` pays for nothing but its own work.
 """
 
 from __future__ import annotations
@@ -12,19 +13,12 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli import dlq as cli_dlq
-from ingest.cli import ops as cli_ops
-from ingest.cli import query as cli_query
-from ingest.cli import receive as cli_receive
-from ingest.cli import run as cli_run
-from ingest.cli import schedule as cli_schedule
-from ingest.cli import send as cli_send
-from ingest.cli import tail as cli_tail
-from ingest.cli import write as cli_write
 from ingest.cli.common import setup_logging
+from ingest.cli.lazy import LazyGroup
 
 app = typer.Typer(
     name="logs",
+    cls=LazyGroup,
     help="loglake: Redis Stream -> hourly Delta Lake of logs, queried with SQL.\n\n"
     'Start with `logs demo`, then `logs sql "select level, count(*) from logs group by 1"`.',
     no_args_is_help=True,
@@ -85,18 +79,3 @@ def main(
     """loglake: Redis Stream -> hourly Delta Lake of logs, queried with SQL."""
     ctx.obj = {"config": str(config) if config else None, "quiet": quiet}
     setup_logging(verbose, quiet, log_format)
-
-
-# Registration order is the order of `logs --help`: the tour first, then the data path.
-for module in (
-    cli_run,
-    cli_send,
-    cli_write,
-    cli_receive,
-    cli_query,
-    cli_schedule,
-    cli_ops,
-    cli_tail,
-    cli_dlq,
-):
-    module.register(app)

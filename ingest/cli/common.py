@@ -214,7 +214,10 @@ def command(
     app: typer.Typer, fn: Callable[..., Any], name: str | None = None, **options: Any
 ) -> None:
     """Register `fn` as a command of `app`, behind `edge`: every command's errors become one line
-    and an exit code in the same place."""
+    and an exit code in the same place. Its parameters take the light path (cli/lazy.py)."""
+    from ingest.cli.lazy import LightCommand
+
+    options.setdefault("cls", LightCommand)
     app.command(name, **options)(edge(fn))
 
 

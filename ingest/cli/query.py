@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
 from ingest.cli.common import (
     DataDirOpt,
@@ -23,6 +22,7 @@ from ingest.cli.common import (
     settings,
     utf8,
 )
+from ingest.cli.lazy import LightCommand
 from ingest.errors import UsageError
 from queries.formats import Format
 
@@ -62,7 +62,7 @@ UntilOpt = Annotated[
 ]
 
 
-class _PairsCommand(TyperCommand):
+class _PairsCommand(LightCommand):
     """`-p NAME VALUE`: Typer cannot declare a repeatable two-value option, click can."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
