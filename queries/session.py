@@ -155,7 +155,7 @@ def _build(
         _create_logs(session, settings, window, live)
     for name in (layout.ROLLUPS_HOURLY, layout.ROLLUPS_DAILY):
         if name in wanted:
-            files = lake.table_files(settings.data_dir, name)
+            files = lake.table_files(settings.data_dir, name, con)
             cols = ", ".join(lake.quote_ident(n) for n, _, _ in LAKE_VIEWS[name])
             body = (
                 f"SELECT {cols} FROM {lake.scan(files, _ROLLUP_PARTITIONS[name])}"
@@ -176,7 +176,7 @@ def _create_logs(session: Session, settings: Settings, window: Window, live: boo
         from queries import live as live_mod
 
         in_flight = live_mod.live_rows(settings)
-    snapshot = lake.logs_snapshot(settings.data_dir)
+    snapshot = lake.logs_snapshot(settings.data_dir, session.con)
     session.hours = snapshot.select(window)
     body = lake.logs_sql(session.hours, window, LOG_COLUMN_NAMES)
     if in_flight is not None:

@@ -69,6 +69,8 @@ class Window:
 
     def overlaps_hour(self, date: str, hour: str) -> bool:
         """Whether the hour partition `date/hour` can hold rows of this window."""
+        if self.since is None and self.until is None:
+            return True
         start = layout.hour_start(date, hour)
         if self.until is not None and start >= self.until:
             return False

@@ -759,9 +759,12 @@ def test_notebook_connect_has_the_same_deduplicated_views(
     assert recent.execute("select count(*) from logs").fetchone() == (9,)
 
 
-def test_plain_sql_imports_no_redis_polars_or_pyarrow(
+def test_plain_sql_imports_no_redis_polars_pyarrow_deltalake_or_pydantic(
     env: dict[str, str], small_lake: list[tuple[object, ...]]
 ) -> None:
+    """The start-up of `logs sql` (README, Performance): the Delta log is read without
+    deltalake, Typer converts its parameters without pydantic, and of the command modules only
+    the one of `logs sql` is imported."""
     started = time.monotonic()
     result = subprocess.run(
         [
@@ -782,8 +785,11 @@ def test_plain_sql_imports_no_redis_polars_or_pyarrow(
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"count_star()\n55\n"
     imported = {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines()}
-    for heavy in ("redis", "polars", "pyarrow", "apscheduler"):
+    for heavy in ("redis", "polars", "pyarrow", "apscheduler", "deltalake", "pydantic"):
         assert heavy not in imported, heavy
+    # (-X importtime misses the command module, imported by importlib: tests/test_cli.py.)
+    commands = {m for m in imported if m.startswith("ingest.cli.")}
+    assert commands == {"ingest.cli.common", "ingest.cli.lazy"}
     assert time.monotonic() - started < 60
 
 
