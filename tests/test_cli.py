@@ -123,6 +123,12 @@ def test_version_names_our_and_the_main_libraries_versions() -> None:
     assert line.startswith("logs ")
     for lib in ("duckdb", "polars", "deltalake", "redis", "python"):
         assert lib in line
+    # Read from the dist-info folder names (fast); they must say what the metadata says.
+    from importlib.metadata import version
+
+    for lib in ("duckdb", "polars", "deltalake", "redis"):
+        assert f"{lib} {version(lib)}" in line
+    assert line.startswith(f"logs {version('loglake')} (")
 
 
 def test_no_arguments_shows_help_and_a_wrong_flag_is_a_usage_error() -> None:

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from ingest import config
 from ingest.errors import ExitCode, LogsError, UsageError
+
+if TYPE_CHECKING:
+    from ingest import config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +62,8 @@ def settings(ctx: typer.Context | None = None, **flags: Any) -> config.Settings:
 
 
 def resolve(ctx: typer.Context | None = None, **flags: Any) -> config.Resolved:
+    from ingest import config  # not at import: `logs --version` needs no settings
+
     config_file = None
     if ctx is not None:
         root = ctx.find_root()
@@ -185,6 +188,8 @@ def _cli_name(fn: Callable[..., Any], name: str) -> str:
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        import json
+
         return json.dumps(
             {
                 "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
