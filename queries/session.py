@@ -47,23 +47,28 @@ class Session:
 
 
 def referenced_views(sql: str, con: duckdb.DuckDBPyConnection) -> set[str]:
-    """Views a statement reads, as DuckDB's parser sees it: a name in a comment, a string or a
-    CTE of its own is no reference (`dead_letters` means a Redis read). Building only those
-    keeps e.g. a rollups query from reading the logs snapshot; when none is named (`show
-    tables`, `select 1`) the lake views are built."""
+    """Views a statement reads, as DuckDB's tokenizer and parser see it: a name in a comment or
+    a string, or an alias, is no reference. Building only those keeps e.g. a rollups query
+    from reading the logs snapshot; when none is named (`show tables`, `select 1`) the lake
+    views are built."""
     import duckdb
 
-    try:
-        names = con.get_table_names(sql, qualified=False)
-    except duckdb.Error:
-        # get_table_names binds against placeholder tables, where USING/NATURAL joins and PIVOT
-        # fail; the tokenizer still tells identifiers from comments and literals.
-        names = _identifiers(sql)
-    lowered = {name.lower() for name in names}  # DuckDB matches names case-insensitively
-    return {v for v in VIEWS if v in lowered} or set(LAKE_VIEWS)
+    named = {v for v in VIEWS if v in _identifiers(sql)}
+    if DEAD_LETTERS in named:
+        # Reading it costs a Redis round trip (or an exit 3): ask the parser too, which also
+        # knows a CTE of that name (2 ms, so only here). It binds against placeholder
+        # tables, where USING/NATURAL joins and PIVOT fail: then the tokens decide.
+        try:
+            tables = {name.lower() for name in con.get_table_names(sql, qualified=False)}
+        except duckdb.Error:
+            tables = named
+        if DEAD_LETTERS not in tables:
+            named.discard(DEAD_LETTERS)
+    return named or set(LAKE_VIEWS)
 
 
 def _identifiers(sql: str) -> set[str]:
+    """The identifiers of `sql`, lower-cased, but those right after AS (aliases)."""
     import duckdb
 
     tokens = duckdb.tokenize(sql)
@@ -80,7 +85,7 @@ def _identifiers(sql: str) -> set[str]:
         text = words[i]
         if text.startswith('"') and text.endswith('"'):
             text = text[1:-1].replace('""', '"')
-        out.add(text)
+        out.add(text.lower())  # DuckDB matches names case-insensitively, quoted or not
     return out
 
 

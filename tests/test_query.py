@@ -236,6 +236,7 @@ def test_live_and_dead_letters_need_redis_plain_queries_do_not(
         "select 'dead_letters' as word, count(*) from logs",
         "with dead_letters as (select 1 as x) select count(*) from logs, dead_letters",
         "select count(*) as dead_letters from logs l join logs r using (stream_id)",
+        "select count(*) from logs dead_letters",
     ],
 )
 def test_dead_letters_in_a_comment_literal_or_cte_does_not_read_redis(
