@@ -55,6 +55,17 @@ def test_every_command_is_found_by_importing_only_its_module() -> None:
     assert registered == lazy.HOMES
 
 
+def test_the_list_of_commands_is_what_the_built_commands_say() -> None:
+    """`logs --help` lists commands from summaries (nothing built); built, they read alike."""
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root, info_name="logs")
+    from_summaries = root.get_help(ctx)
+    for name in root.list_commands(ctx):
+        root.get_command(ctx, name)  # build every command for real
+    assert root.get_help(ctx) == from_summaries
+    assert "sql       Query the lake with SQL" in from_summaries
+
+
 @pytest.mark.parametrize(
     ("args", "loaded"),
     [

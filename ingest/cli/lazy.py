@@ -84,7 +84,20 @@ class LazyGroup(LightGroup):
             names += [g.name for g in part.registered_groups if g.name]
         return names
 
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """`logs --help`'s list of commands, from summaries: building all twenty commands to
+        show a line of each would cost ~20 ms."""
+        self._summarising = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._summarising = False
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if getattr(self, "_summarising", False) and cmd_name not in self.commands:
+            summary = self._summary(cmd_name)
+            if summary is not None:
+                return summary
         if cmd_name not in self.commands:
             home = HOMES.get(cmd_name)
             for module in ([home] if home else []) + list(COMMAND_MODULES):
@@ -115,6 +128,24 @@ class LazyGroup(LightGroup):
             return False
         self.commands.update(typer.main.get_group(one).commands)
         return True
+
+    def _summary(self, cmd_name: str) -> TyperCommand | None:
+        """A parameterless stand-in with the help a built command would have (Typer's rule:
+        `help=`, else the docstring), for the list only; None for a group."""
+        import inspect
+
+        for module in COMMAND_MODULES:
+            for info in self._part(module).registered_commands:
+                if _name(info) == cmd_name:
+                    doc = inspect.getdoc(info.callback) if info.help is None else None
+                    return TyperCommand(
+                        cmd_name,
+                        help=inspect.cleandoc(info.help) if info.help is not None else doc,
+                        short_help=info.short_help,
+                        hidden=info.hidden,
+                        deprecated=info.deprecated,
+                    )
+        return None
 
 
 def _name(info: Any) -> str:
