@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import duckdb
 
-_COMMIT = re.compile(r"(\d{20})\.json")
-_CHECKPOINT = re.compile(r"(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet")
-_V2_CHECKPOINT = re.compile(r"\d{20}\.checkpoint\.[0-9a-fA-F-]{36}\.(?:json|parquet)")
 # Reader features that change nothing for a reader of whole files and hive partitions.
 _HARMLESS_FEATURES = {"timestampNtz", "vacuumProtocolCheck"}
 
@@ -31,8 +26,7 @@ class Unsupported(Exception):
     """A log this reader does not handle; deltalake reads it instead."""
 
 
-@dataclass(frozen=True)
-class AddFile:
+class AddFile(NamedTuple):
     path: str
     """Relative to the table root, URL-encoded, as the log names it."""
     partition: dict[str, str | None]
@@ -53,34 +47,53 @@ def active_files(root: Path, con: duckdb.DuckDBPyConnection | None = None) -> li
         return None
     except OSError as exc:
         raise Unsupported(str(exc)) from None
-    commits: list[int] = []
-    parts: dict[int, dict[int, str]] = {}
-    totals: dict[int, int] = {}
-    for name in names:
-        if m := _COMMIT.fullmatch(name):
-            commits.append(int(m.group(1)))
-        elif m := _CHECKPOINT.fullmatch(name):
-            version = int(m.group(1))
-            part, total = (int(m.group(2)), int(m.group(3))) if m.group(2) else (1, 1)
-            parts.setdefault(version, {})[part] = name
-            totals[version] = total
-        elif _V2_CHECKPOINT.fullmatch(name):
-            raise Unsupported(f"V2 checkpoint {name}")
-    complete = [v for v, found in parts.items() if len(found) == totals[v] == max(found)]
-    checkpoint = max(complete, default=-1)
+    commits, checkpoint, parts = _log_files(names)
     after = sorted(v for v in commits if v > checkpoint)
     if checkpoint < 0 and not after:
         return None  # a log without a first commit: no table yet
     if after and after != list(range(checkpoint + 1, checkpoint + 1 + len(after))):
         raise Unsupported(f"the commits after version {checkpoint} are not contiguous")
     active: dict[str, AddFile] = {}
-    if checkpoint >= 0:
-        files = [str(log / parts[checkpoint][p]) for p in sorted(parts[checkpoint])]
-        for add in _checkpoint_adds(files, con):
+    if parts:
+        for add in _checkpoint_adds([str(log / name) for name in parts], con):
             active[add.path] = add
     for version in after:
         _replay(log / f"{version:020d}.json", active)
     return list(active.values())
+
+
+def _log_files(names: list[str]) -> tuple[list[int], int, list[str]]:
+    """(commit versions, the newest complete classic checkpoint's version or -1, its files)
+    among the names in `_delta_log`: `<v:20>.json`, `<v:20>.checkpoint.parquet`,
+    `<v:20>.checkpoint.<part:10>.<parts:10>.parquet`."""
+    commits: list[int] = []
+    parts: dict[int, dict[int, str]] = {}
+    totals: dict[int, int] = {}
+    for name in names:
+        digits, rest = name[:20], name[20:]
+        if not (digits.isdigit() and digits.isascii()):
+            continue
+        if rest == ".json":
+            commits.append(int(digits))
+            continue
+        middle, dot, suffix = rest.removeprefix(".checkpoint").rpartition(".")
+        if not (rest.startswith(".checkpoint.") and dot and suffix in ("parquet", "json")):
+            continue  # .crc, a writer's temporary file, ...
+        if len(middle) == 37 and middle.count("-") == 4:
+            raise Unsupported(f"V2 checkpoint {name}")  # <v>.checkpoint.<uuid>.<ext>
+        numbers = middle.removeprefix(".").split(".") if middle else []
+        if suffix != "parquet" or len(numbers) not in (0, 2):
+            continue
+        if not all(len(n) == 10 and n.isdigit() for n in numbers):
+            continue
+        part, total = (int(numbers[0]), int(numbers[1])) if numbers else (1, 1)
+        parts.setdefault(int(digits), {})[part] = name
+        totals[int(digits)] = total
+    complete = [v for v, found in parts.items() if len(found) == totals[v] == max(found)]
+    if not complete:
+        return commits, -1, []
+    newest = max(complete)
+    return commits, newest, [parts[newest][p] for p in sorted(parts[newest])]
 
 
 def _replay(path: Path, active: dict[str, AddFile]) -> None:

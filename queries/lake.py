@@ -11,9 +11,8 @@ the common case before compaction. Only the overlapping files are deduplicated
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
 from ingest.errors import DataUnavailable
@@ -28,16 +27,16 @@ if TYPE_CHECKING:
     import duckdb
 
 HIVE_TYPES = {"date": "varchar", "hour": "varchar"}
-# Delta cuts string statistics at 32 characters; shorter full ids are exact.
-_EXACT_ID = re.compile(r"(\d{13})-(\d{1,17})")
+# Delta cuts string statistics at 32 characters; shorter full ids are exact. (A pattern, not
+# a compiled one: re compiles it on first use, which a lake of clean hours never has.)
+_EXACT_ID = r"(\d{13})-(\d{1,17})"
 
 
 Member = tuple[str, int, int, str | None, str | None]
 """(path, rows, bytes, min stream_id, max stream_id) of one file."""
 
 
-@dataclass(frozen=True)
-class Hour:
+class Hour(NamedTuple):
     files: HourFiles
     paths: tuple[str, ...]
     """Absolute paths of the hour's files."""
@@ -49,8 +48,7 @@ class Hour:
         return bool(self.dedup_paths)
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     root: Path
     hours: dict[str, Hour]
     """`date/hour` -> files; empty when the table does not exist yet."""
@@ -171,7 +169,7 @@ def logs_snapshot(data_dir: Path, con: duckdb.DuckDBPyConnection | None = None) 
 def _id_bound(stat: str | None) -> tuple[int, int] | None:
     if not stat or len(stat) >= 32:
         return None
-    match = _EXACT_ID.fullmatch(stat)
+    match = re.fullmatch(_EXACT_ID, stat)
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 

@@ -15,7 +15,6 @@ import csv
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
@@ -32,13 +31,13 @@ JSON_COLUMNS = {"attrs", "fields"}
 _NUMERIC = ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC")
 
 
-@dataclass
 class Result:
     """A DuckDB result waiting to be fetched."""
 
-    cursor: duckdb.DuckDBPyConnection
-    names: list[str]
-    types: list[str]
+    def __init__(
+        self, cursor: duckdb.DuckDBPyConnection, names: list[str], types: list[str]
+    ) -> None:
+        self.cursor, self.names, self.types = cursor, names, types
 
     @classmethod
     def of(cls, cursor: duckdb.DuckDBPyConnection) -> Result:

@@ -146,3 +146,26 @@ def test_a_damaged_commit_is_exit_3_not_a_traceback(env: dict[str, str], data_di
     result = run_logs(["sql", "select count(*) from logs"], env)
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith(b"logs: error: ") and b"Traceback" not in result.stderr
+
+
+def test_log_file_names() -> None:
+    """Which files of `_delta_log` count: commits, complete classic checkpoints (single or
+    multi-part); a writer's temporary file, a .crc or an incomplete checkpoint do not."""
+    names = [
+        f"{0:020d}.json",
+        f"{1:020d}.json",
+        f"{1:020d}.crc",
+        f"{2:020d}.json",
+        f"{2:020d}.checkpoint.parquet",
+        f"{3:020d}.checkpoint.parquet#1",  # object_store's staging name
+        f"{4:020d}.checkpoint.{1:010d}.{2:010d}.parquet",  # part 1 of 2 only
+        f"{1:020d}.{2:020d}.compacted.json",
+        "_last_checkpoint",
+    ]
+    assert deltalog._log_files(names) == ([0, 1, 2], 2, [f"{2:020d}.checkpoint.parquet"])
+    both = [*names, f"{4:020d}.checkpoint.{2:010d}.{2:010d}.parquet"]
+    assert deltalog._log_files(both)[1:] == (
+        4,
+        [f"{4:020d}.checkpoint.{p:010d}.{2:010d}.parquet" for p in (1, 2)],
+    )
+    assert deltalog._log_files([f"{0:020d}.json"]) == ([0], -1, [])
