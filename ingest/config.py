@@ -286,9 +286,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("compact_grace and vacuum_retention_hours must not be negative")
     if s.block_ms < 0 or s.batch_age <= 0 or s.claim_idle <= 0:
         raise ConfigError("block_ms, batch_age and claim_idle must be positive")
-    from ingest.formats.times import check_timezone
+    if s.timezone != "UTC":  # the default needs no zone database (start-up of every command)
+        from ingest.formats.times import check_timezone
 
-    check_timezone(s.timezone)
+        check_timezone(s.timezone)
     for name in (
         "receive_otlp_port",
         "receive_elastic_port",

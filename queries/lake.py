@@ -11,27 +11,32 @@ the common case before compaction. Only the overlapping files are deduplicated
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote
 
 from ingest.errors import DataUnavailable
 from ingest.lake import layout
 from ingest.lake import state as lakestate
 from ingest.lake.state import HourFiles
+from queries import deltalog
+from queries.deltalog import AddFile
 from queries.timerange import Window
 
+if TYPE_CHECKING:
+    import duckdb
+
 HIVE_TYPES = {"date": "varchar", "hour": "varchar"}
-# Delta cuts string statistics at 32 characters; shorter full ids are exact.
-_EXACT_ID = re.compile(r"(\d{13})-(\d{1,17})")
+# Delta cuts string statistics at 32 characters; shorter full ids are exact. (A pattern, not
+# a compiled one: re compiles it on first use, which a lake of clean hours never has.)
+_EXACT_ID = r"(\d{13})-(\d{1,17})"
 
 
 Member = tuple[str, int, int, str | None, str | None]
 """(path, rows, bytes, min stream_id, max stream_id) of one file."""
 
 
-@dataclass(frozen=True)
-class Hour:
+class Hour(NamedTuple):
     files: HourFiles
     paths: tuple[str, ...]
     """Absolute paths of the hour's files."""
@@ -43,8 +48,7 @@ class Hour:
         return bool(self.dedup_paths)
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     root: Path
     hours: dict[str, Hour]
     """`date/hour` -> files; empty when the table does not exist yet."""
@@ -83,32 +87,59 @@ def _column(actions, name: str, default: object = None) -> list:  # type: ignore
     return [default] * actions.num_rows
 
 
-def logs_snapshot(data_dir: Path) -> Snapshot:
-    """Files of the `logs` table per hour, each hour marked for dedup or not."""
-    root = layout.table_path(data_dir).resolve()
+def add_files(root: Path, con: duckdb.DuckDBPyConnection | None = None) -> list[AddFile] | None:
+    """The add actions of the table at `root` (None: no table yet): its `_delta_log` read
+    directly (queries/deltalog.py), or by deltalake when that reader declines."""
+    try:
+        return deltalog.active_files(root, con)
+    except deltalog.Unsupported:
+        pass
     table = _open(root)
     if table is None:
-        return Snapshot(root, {})
+        return None
     try:
         # arro3 lists, not pyarrow: keeps `logs sql` from paying for a pyarrow import.
         actions = table.get_add_actions(flatten=True)
     except Exception as exc:  # noqa: BLE001 - deltalake raises several kinds for a bad log
         raise DataUnavailable(f"cannot read the table at {root}: {_first_line(exc)}") from None
-    paths = _column(actions, "path")
-    dates = _column(actions, "partition.date")
-    hour_values = _column(actions, "partition.hour")
-    records = _column(actions, "num_records", 0)
-    sizes = _column(actions, "size_bytes", 0)
-    lows = _column(actions, "min.stream_id")
-    highs = _column(actions, "max.stream_id")
-    grouped: dict[str, list[Member]] = {}
-    for path, date, hour, n, size, low, high in zip(
-        paths, dates, hour_values, records, sizes, lows, highs, strict=True
-    ):
-        grouped.setdefault(f"{date}/{hour}", []).append(
-            (path, int(n or 0), int(size or 0), low, high)
+    columns = {
+        name: _column(actions, name)
+        for name in ("path", "num_records", "size_bytes", "min.stream_id", "max.stream_id")
+    }
+    values = {
+        name: _column(actions, name)
+        for name in actions.column_names
+        if name.startswith("partition.")
+    }
+    return [
+        AddFile(
+            columns["path"][i],
+            {name.removeprefix("partition."): col[i] for name, col in values.items()},
+            int(columns["size_bytes"][i] or 0),
+            columns["num_records"][i],
+            columns["min.stream_id"][i],
+            columns["max.stream_id"][i],
         )
-    compacted = lakestate.load_compacted(data_dir)
+        for i in range(actions.num_rows)
+    ]
+
+
+def logs_snapshot(data_dir: Path, con: duckdb.DuckDBPyConnection | None = None) -> Snapshot:
+    """Files of the `logs` table per hour, each hour marked for dedup or not. `con` (the
+    session's) reads a Delta checkpoint, if there is one."""
+    root = layout.table_path(data_dir).resolve()
+    adds = add_files(root, con)
+    if adds is None:
+        return Snapshot(root, {})
+    grouped: dict[str, list[Member]] = {}
+    for add in adds:
+        key = f"{add.partition.get('date')}/{add.partition.get('hour')}"
+        grouped.setdefault(key, []).append(
+            (add.path, int(add.records or 0), add.size, add.min_id, add.max_id)
+        )
+    # The compaction record only matters for an hour of several files.
+    several = any(len(members) > 1 for members in grouped.values())
+    compacted = lakestate.load_compacted(data_dir) if several else {}
     hours: dict[str, Hour] = {}
     for key, members in grouped.items():
         members.sort()
@@ -138,7 +169,7 @@ def logs_snapshot(data_dir: Path) -> Snapshot:
 def _id_bound(stat: str | None) -> tuple[int, int] | None:
     if not stat or len(stat) >= 32:
         return None
-    match = _EXACT_ID.fullmatch(stat)
+    match = re.fullmatch(_EXACT_ID, stat)
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
@@ -179,18 +210,12 @@ def _overlapping(members: list[Member], unique_together: frozenset[str] = frozen
     return out
 
 
-def table_files(data_dir: Path, table: str) -> list[str]:
+def table_files(
+    data_dir: Path, table: str, con: duckdb.DuckDBPyConnection | None = None
+) -> list[str]:
     """Absolute paths of every file in a table's current snapshot (rollups: no dedup needed)."""
     root = layout.table_path(data_dir, table).resolve()
-    dt = _open(root)
-    if dt is None:
-        return []
-    try:
-        return sorted(
-            str(root / unquote(p)) for p in _column(dt.get_add_actions(flatten=True), "path")
-        )
-    except Exception as exc:  # noqa: BLE001
-        raise DataUnavailable(f"cannot read the table at {root}: {_first_line(exc)}") from None
+    return sorted(str(root / unquote(add.path)) for add in add_files(root, con) or [])
 
 
 # -- SQL of the views ---------------------------------------------------------------------------
