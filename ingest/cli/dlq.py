@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ingest import dlq as dlq_lib
-from ingest import status as status_lib
 from ingest.cli.common import (
     DataDirOpt,
     RedisUrlOpt,
@@ -25,6 +23,9 @@ from ingest.cli.common import (
 )
 from ingest.cli.ops import TableOrJson
 from ingest.errors import UsageError
+
+if TYPE_CHECKING:
+    from ingest.dlq import DeadLetter
 
 
 class ListFormat(StrEnum):
@@ -70,6 +71,9 @@ def dlq_list(
     """
     if count < 1:
         raise UsageError(f"--count must be at least 1, got {count}")
+    from ingest import dlq as dlq_lib
+    from ingest import status as status_lib
+
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     client = redis_client(s)
     total = client.xlen(s.dlq_stream)
@@ -118,6 +122,8 @@ def dlq_show(
 
         logs dlq show 1795399178064-0
     """
+    from ingest import dlq as dlq_lib
+
     dlq_lib.check_id(letter_id)  # before reaching for Redis: a typo is a usage error
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     letter = dlq_lib.get(redis_client(s), s.dlq_stream, letter_id)
@@ -161,6 +167,8 @@ def dlq_replay(
         raise UsageError(
             "give dead letter ids or --all (not both)", hint="`logs dlq list` shows the ids"
         )
+    from ingest import dlq as dlq_lib
+
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     client = redis_client(s)
     if replay_all:
@@ -213,6 +221,9 @@ def dlq_purge(
     from queries.timerange import parse_time
 
     cutoff = parse_time(before, datetime.now(UTC), flag="--before")
+    from ingest import dlq as dlq_lib
+    from ingest import status as status_lib
+
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     purged = dlq_lib.purge(redis_client(s), s.dlq_stream, cutoff)
     note(
@@ -221,7 +232,9 @@ def dlq_purge(
     )
 
 
-def _preview(letter: dlq_lib.DeadLetter, width: int = 60) -> str:
+def _preview(letter: DeadLetter, width: int = 60) -> str:
+    from ingest import dlq as dlq_lib
+
     text = " ".join(f"{dlq_lib.text(k)}={dlq_lib.text(v)}" for k, v in letter.fields)
     text = text.replace("\n", "\\n")
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -12,7 +12,6 @@ import typer
 
 from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, note, settings
 from ingest.cli.write import producer_client
-from ingest.redis_conn import resolve_url
 
 
 def up(
@@ -61,6 +60,8 @@ def up(
         group=group,
         metrics_port=metrics_port,
     )
+    from ingest.redis_conn import resolve_url
+
     producer_client(s).close()  # starts the embedded Redis when no URL is configured
     url = resolve_url(s)
     env = {
@@ -174,6 +175,7 @@ def demo(
     from ingest.consume.consumer import Consumer
     from ingest.generate import entries
     from ingest.producer import xadd_all
+    from ingest.redis_conn import resolve_url
     from ingest.upkeep import compact, rollup
 
     s = settings(

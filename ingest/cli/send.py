@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ingest.cli.common import DataDirOpt, RedisUrlOpt, StreamOpt, command, note, settings
-from ingest.config import Settings
+from ingest.cli.write import producer_client
 
 if TYPE_CHECKING:
+    from ingest.config import Settings
     from ingest.formats.registry import Formats
     from ingest.sending import Counts
-
-
-from ingest.cli.write import producer_client
 
 MultilineOpt = Annotated[
     str,

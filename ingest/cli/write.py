@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ingest import redis_server
 from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, note, settings
-from ingest.config import Settings
 
 if TYPE_CHECKING:
-    pass
-from ingest.redis_conn import connect, resolve_url
+    import redis
+
+    from ingest.config import Settings
 
 
 class Shape(StrEnum):
@@ -23,8 +22,11 @@ class Shape(StrEnum):
     text = "text"
 
 
-def producer_client(s: Settings):  # type: ignore[no-untyped-def]
+def producer_client(s: Settings) -> redis.Redis:
     """A client for producers: the configured Redis, else the embedded one (started if needed)."""
+    from ingest import redis_server
+    from ingest.redis_conn import connect, resolve_url
+
     if not s.redis_url:
         url, started = redis_server.start(s.data_dir)
         if started:
@@ -163,6 +165,8 @@ def down(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
 
         logs down
     """
+    from ingest import redis_server
+
     s = settings(ctx, data_dir=data_dir)
     if redis_server.stop(s.data_dir):
         note("stopped the embedded Redis")
