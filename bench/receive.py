@@ -21,162 +21,25 @@ Figures, not pass/fail; everything runs on this machine's cores (load generator 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-import orjson
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import receive_bodies as payload  # noqa: E402
 from bench.ingest import cpu_seconds, start_redis  # noqa: E402
+from bench.receive_bodies import bodies, ceiling_raw, ceiling_redispy, stream_entries  # noqa: E402
+from bench.receive_load import closed_loop, open_loop, pct, raw_request  # noqa: E402
 from ingest import redis_server  # noqa: E402
-from ingest.generate import entries  # noqa: E402
-
-TOKEN = "bench-token"
-BATCH = 1000
-
-
-# -- request bodies -----------------------------------------------------------------------------
-
-
-def _docs(n: int, seed: int) -> list[dict[str, Any]]:
-    return [orjson.loads(e["data"]) for e in entries(n, hours=1, seed=seed, shape="json")]
-
-
-def otlp_request(docs: list[dict[str, Any]]) -> Any:
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-
-    from ingest.receive.entries import ts_from_ns  # noqa: F401 - same package as the receiver
-    from ingest.records import parse_ts
-
-    severity = {"DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17}
-    request = logs_service_pb2.ExportLogsServiceRequest()
-    resource_logs = request.resource_logs.add()
-    resource_logs.resource.attributes.add(
-        key="service.name", value=AnyValue(string_value=docs[0]["service"])
-    )
-    resource_logs.resource.attributes.add(
-        key="host.name", value=AnyValue(string_value=docs[0]["host"])
-    )
-    scope_logs = resource_logs.scope_logs.add()
-    scope_logs.scope.name = "bench"
-    for doc in docs:
-        record = scope_logs.log_records.add(
-            time_unix_nano=parse_ts(doc["ts"]) * 1000,  # type: ignore[operator]
-            severity_number=severity.get(doc["level"], 9),
-            severity_text=doc["level"],
-            trace_id=bytes.fromhex(doc["trace_id"].rjust(32, "0")),
-            span_id=bytes.fromhex(doc["trace_id"][:16].rjust(16, "0")),
-        )
-        record.body.string_value = doc["message"]
-        record.attributes.add(key="latency_ms", value=AnyValue(double_value=doc["latency_ms"]))
-        if "user_id" in doc:
-            record.attributes.add(key="user_id", value=AnyValue(int_value=doc["user_id"]))
-        record.attributes.add(key="http.route", value=AnyValue(string_value="/api/v1/items"))
-    return request
-
-
-def bodies(fmt: str, batches: int) -> list[tuple[str, str, bytes]]:
-    """(path, content type, body) per batch of 1,000 records."""
-    from google.protobuf import json_format
-
-    out = []
-    for b in range(batches):
-        docs = _docs(BATCH, seed=b)
-        if fmt == "bulk":
-            lines = []
-            for doc in docs:
-                lines.append(b'{"index":{"_index":"logs-bench"}}')
-                lines.append(orjson.dumps({"@timestamp": doc.pop("ts"), **doc}))
-            out.append(("/_bulk", "application/x-ndjson", b"\n".join(lines) + b"\n"))
-            continue
-        request = otlp_request(docs)
-        if fmt == "otlp-proto":
-            out.append(("/v1/logs", "application/x-protobuf", request.SerializeToString()))
-        else:
-            doc = json_format.MessageToDict(request, use_integers_for_enums=True)
-            for record in doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"]:
-                import base64
-
-                record["traceId"] = base64.b64decode(record["traceId"]).hex()
-                record["spanId"] = base64.b64decode(record["spanId"]).hex()
-            out.append(("/v1/logs", "application/json", orjson.dumps(doc)))
-    return out
-
-
-def stream_entries(path: str, ctype: str, body: bytes) -> list[bytes]:
-    """The entries the receiver makes of one request, computed with its own code."""
-    from ingest.receive import elastic, otlp
-    from ingest.receive.http import Context, Limits, Request
-
-    class _Sink:
-        docs: list[bytes] = []
-
-        async def write(self, docs: list[bytes]) -> list[bytes]:
-            self.docs = list(docs)
-            return [b"0-%d" % i for i in range(len(docs))]
-
-    sink = _Sink()
-    ctx = Context(sink, Limits(1 << 30, 1 << 30, 1 << 20, "8.17.0"))  # type: ignore[arg-type]
-    request = Request("POST", path, b"", {"content-type": ctype}, "-", body)
-    handler = elastic.bulk if path == "/_bulk" else otlp.export
-    asyncio.run(handler(request, ctx))
-    return sink.docs
-
-
-# -- the ceiling --------------------------------------------------------------------------------
-
-
-def ceiling_redispy(port: int, stream: str, batches: list[list[bytes]]) -> float:
-    client = redis.Redis(port=port)
-    client.delete(stream)
-    started = time.perf_counter()
-    for docs in batches:
-        pipe = client.pipeline(transaction=False)
-        for doc in docs:
-            pipe.xadd(stream, {"data": doc})
-        pipe.execute()
-    return sum(map(len, batches)) / (time.perf_counter() - started)
-
-
-def ceiling_raw(port: int, stream: str, batches: list[list[bytes]]) -> tuple[float, float]:
-    """Hand-packed XADDs (1,000 per round trip), replies read by hiredis: the fastest this
-    process can hand entries to Redis. Records/s and this process's CPU µs per record."""
-    import hiredis
-
-    redis.Redis(port=port).delete(stream)
-    sock = socket.create_connection(("127.0.0.1", port))
-    head = b"*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$4\r\ndata\r\n" % (
-        len(stream),
-        stream.encode(),
-    )
-    reader = hiredis.Reader()
-    cpu = time.process_time()
-    started = time.perf_counter()
-    for docs in batches:
-        sock.sendall(b"".join(head + b"$%d\r\n%s\r\n" % (len(d), d) for d in docs))
-        left = len(docs)
-        while left:
-            reader.feed(sock.recv(1 << 20))
-            while left and reader.gets() is not False:
-                left -= 1
-    elapsed = time.perf_counter() - started
-    total = sum(map(len, batches))
-    sock.close()
-    return total / elapsed, (time.process_time() - cpu) / total * 1e6
-
 
 # -- the receiver ---------------------------------------------------------------------------------
 
@@ -186,7 +49,7 @@ def start_receiver(stack: str, redis_port: int, stream: str, port: int) -> subpr
         **{k: v for k, v in os.environ.items() if not k.startswith("LOGS_")},
         "LOGS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "LOGS_STREAM": stream,
-        "LOGS_RECEIVE_TOKENS": TOKEN,
+        "LOGS_RECEIVE_TOKENS": payload.TOKEN,
         "LOGS_RECEIVE_HOST": "127.0.0.1",
         "LOGS_RECEIVE_MAX_LAG": str(10**9),
     }
@@ -239,87 +102,6 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def raw_request(port: int, path: str, ctype: str, body: bytes) -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {ctype}\r\n"
-        f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
-async def closed_loop(
-    port: int, requests: list[bytes], clients: int
-) -> tuple[float, list[float], int]:
-    """Every request sent as soon as a connection is free: records/s, latencies, failures."""
-    queue = list(reversed(requests))
-    latencies: list[float] = []
-    failures = 0
-
-    async def client() -> None:
-        nonlocal failures
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while queue:
-            request = queue.pop()
-            started = time.perf_counter()
-            if await _exchange(reader, writer, request) != 200:
-                failures += 1
-            latencies.append(time.perf_counter() - started)
-        writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return len(requests) * BATCH / (time.perf_counter() - started), latencies, failures
-
-
-async def open_loop(
-    port: int, requests: list[bytes], rate: float, seconds: float, connections: int
-) -> tuple[list[float], int, int]:
-    """Requests started on a fixed schedule (`rate` records/s); latency from the scheduled
-    start, so a stall counts for every request it delays."""
-    interval = BATCH / rate
-    count = int(seconds / interval)
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
-    latencies: list[float] = []
-    failures = 0
-    start = time.perf_counter() + 0.1
-
-    async def one(i: int) -> None:
-        nonlocal failures
-        due = start + i * interval
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        conn = await pool.get()
-        if await _exchange(*conn, requests[i % len(requests)]) != 200:
-            failures += 1
-        latencies.append(time.perf_counter() - due)
-        pool.put_nowait(conn)
-
-    await asyncio.gather(*(one(i) for i in range(count)))
-    while not pool.empty():
-        pool.get_nowait()[1].close()
-    return latencies, count, failures
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--formats", default="otlp-proto,otlp-json,bulk")
@@ -342,7 +124,7 @@ def main() -> None:
         help="open-loop records/s (default: half the closed loop's)",
     )
     args = parser.parse_args()
-    globals()["BATCH"] = args.batch
+    payload.BATCH = args.batch
 
     import uvloop
 
@@ -362,10 +144,10 @@ def main() -> None:
             fast, fast_cpu = max(ceiling_raw(redis_port, "ceiling", cycled) for _ in range(2))
             client.delete("ceiling")
             size = sum(len(b[2]) for b in made) / len(made)
-            entry_size = sum(len(e) for bt in batches for e in bt) / (BATCH * len(batches))
+            entry_size = sum(len(e) for bt in batches for e in bt) / (payload.BATCH * len(batches))
             print(
-                f"\n{fmt}: {len(made)} distinct bodies of {BATCH} records, {size / 1024:.0f} KiB "
-                f"each; entries {entry_size:.0f} B"
+                f"\n{fmt}: {len(made)} distinct bodies of {payload.BATCH} records, "
+                f"{size / 1024:.0f} KiB each; entries {entry_size:.0f} B"
             )
             print(
                 f"  ceiling: redis-py pipeline {slow:,.0f}/s; hand-packed {fast:,.0f}/s "
@@ -385,7 +167,7 @@ def main() -> None:
                 rate, lat, failures = uvloop.run(closed_loop(port, requests, args.clients))
                 if spy is not None:
                     _py_spy_report(spy, folder / f"{fmt}.txt")
-                records = args.requests * BATCH
+                records = args.requests * payload.BATCH
                 receiver_cpu = (cpu_seconds(pid) - cpu_receiver0) / records * 1e6
                 both_cpu = (cpu_seconds(pid) + cpu_seconds(redis_proc.pid) - cpu0) / records * 1e6
                 print(
@@ -422,7 +204,7 @@ def main() -> None:
                     f"max {pct(lat, 1.0):.1f} ms; failures {failures}"
                 )
                 if ingest is not None:
-                    written = (count - failures) * BATCH
+                    written = (count - failures) * payload.BATCH
                     behind = [written - _ingested(ingest_metrics)]
                     stop = time.monotonic() + 60
                     while behind[-1] > 0 and time.monotonic() < stop:
