@@ -19,3 +19,12 @@ def dlq(stream: str) -> str:
 def scheduler_lease(stream: str) -> str:
     """The lease that lets one `logs schedule` of a deployment run jobs at a time."""
     return f"{stream}:scheduler:lease"
+
+
+def lake_lock(lake_uri: str, name: str) -> str:
+    """A lock of jobs on a shared lake (compaction, rollups): keyed by the lake, not the
+    stream, since every deployment writing one bucket must agree on it."""
+    import hashlib
+
+    digest = hashlib.sha1(lake_uri.encode()).hexdigest()[:16]
+    return f"loglake:lake:{digest}:{name}:lock"

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings, mask_url
 from ingest.lake import state as lakestate
+from ingest.lake.location import Lake, lake_of
 
 if TYPE_CHECKING:
     import redis
@@ -48,7 +49,7 @@ def collect(settings: Settings, recent_hours: int = RECENT_HOURS) -> dict[str, A
     """One snapshot of everything `logs status` shows."""
     facts: dict[str, Any] = {"generated_at": rfc3339_ms(datetime.now(UTC))}
     facts.update(redis_facts(settings))
-    lake, compaction, rollup = lake_facts(settings.data_dir, recent_hours)
+    lake, compaction, rollup = lake_facts(lake_of(settings), recent_hours)
     facts["lake"] = lake
     facts["dirty"] = {"compaction": compaction, "rollup": rollup}
     facts["scheduler"] = scheduler_facts(settings.data_dir, facts.pop("lease", None))
@@ -174,7 +175,7 @@ def count_through(client: redis.Redis, stream: str, last_id: str) -> int:
 
 
 def lake_facts(
-    data_dir: Path, recent_hours: int = RECENT_HOURS
+    data_dir: Path | Lake, recent_hours: int = RECENT_HOURS
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """The `lake` section, the hours waiting for compaction and those waiting for rollup."""
     lake: dict[str, Any] = {
@@ -193,7 +194,7 @@ def lake_facts(
         return lake, [], []
     from ingest.upkeep.rollup import stale_hours
 
-    compacted = lakestate.load_compacted(data_dir)
+    compacted = lakestate.compacted_of(hours)
     ordered = sorted(hours.values(), key=lambda h: h.key)
     dirty = {h.key for h in ordered if not lakestate.is_clean(h, compacted)}
     stale = set(stale_hours(data_dir))

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ingest import redis_server
-from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, note, settings
+from ingest.cli.common import (
+    DataDirOpt,
+    GroupOpt,
+    LakeUriOpt,
+    RedisUrlOpt,
+    StreamOpt,
+    command,
+    note,
+    settings,
+)
 from ingest.config import Settings
 
 if TYPE_CHECKING:
@@ -120,6 +129,7 @@ def ingest(
         ),
     ] = None,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
     group: GroupOpt = None,
@@ -135,6 +145,7 @@ def ingest(
     s = settings(
         ctx,
         data_dir=data_dir,
+        lake_uri=lake_uri,
         redis_url=redis_url,
         stream=stream,
         group=group,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ingest.errors import DataUnavailable
 from ingest.lake import layout
-from ingest.lake import state as lakestate
+from ingest.lake.location import Lake, lake_of
 from ingest.upkeep import rollup
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class MaintainReport:
 
 
 def maintain(
-    data_dir: Path,
+    where: Lake | Path,
     *,
     retention_days: int,
     rollup_retention_days: int,
@@ -69,9 +69,10 @@ def maintain(
     now: datetime | None = None,
 ) -> MaintainReport:
     """Apply retention, then vacuum, checkpoint and log cleanup on every table that exists."""
+    lake = lake_of(where)
     started = time.monotonic()
     report = MaintainReport(dry_run=dry_run)
-    tables = {name: t for name in TABLES if (t := _open(data_dir, name)) is not None}
+    tables = {name: t for name in TABLES if (t := _open(lake, name)) is not None}
     if retention:
         limits = {
             layout.LOGS_TABLE: retention_days,
@@ -84,27 +85,23 @@ def maintain(
             if expired:
                 report.expired[name] = expired
         if not dry_run:
-            _forget(data_dir, report.expired)
+            _forget(lake, report.expired)
     if vacuum:
         for name, table in tables.items():
-            report.vacuumed[name] = _vacuum(table, vacuum_retention_hours, dry_run)
-            if not dry_run and _checkpoint(table):
+            report.vacuumed[name] = _vacuum(lake, table, vacuum_retention_hours, dry_run)
+            if not dry_run and _checkpoint(lake, name, table):
                 report.checkpoints.append(name)
         if not dry_run:
-            _sweep_spill(data_dir)
+            _sweep_spill(lake.scratch)
     report.seconds = time.monotonic() - started
     log.debug("maintain: %s in %.1f s", report.summary(), report.seconds)
     return report
 
 
-def _open(data_dir: Path, name: str) -> DeltaTable | None:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+def _open(lake: Lake, name: str) -> DeltaTable | None:
+    from ingest.lake.tables import open_delta
 
-    try:
-        return DeltaTable(str(layout.table_path(data_dir, name)))
-    except TableNotFoundError:
-        return None
+    return open_delta(lake, name)
 
 
 def _partitions(table: DeltaTable) -> set[tuple[str, ...]]:
@@ -131,17 +128,16 @@ def _expire(table: DeltaTable, cutoff: str, dry_run: bool) -> list[str]:
     return expired
 
 
-def _forget(data_dir: Path, expired: dict[str, list[str]]) -> None:
-    """Keep the small state files in step with the tables."""
-    if layout.LOGS_TABLE in expired:
-        lakestate.forget_compacted(data_dir, expired[layout.LOGS_TABLE])
+def _forget(lake: Lake, expired: dict[str, list[str]]) -> None:
+    """Keep the rollup state in step with the tables (compaction's record is the file names:
+    it leaves with the files)."""
     if layout.ROLLUPS_HOURLY in expired:
-        rollup.forget(data_dir, "hourly", expired[layout.ROLLUPS_HOURLY])
+        rollup.forget(lake, "hourly", expired[layout.ROLLUPS_HOURLY])
     if layout.ROLLUPS_DAILY in expired:
-        rollup.forget(data_dir, "daily", expired[layout.ROLLUPS_DAILY])
+        rollup.forget(lake, "daily", expired[layout.ROLLUPS_DAILY])
 
 
-def _vacuum(table: DeltaTable, retention_hours: float, dry_run: bool) -> int:
+def _vacuum(lake: Lake, table: DeltaTable, retention_hours: float, dry_run: bool) -> int:
     # deltalake counts whole hours; round up so a file is never deleted early.
     hours = max(0, math.ceil(retention_hours))
     full = retention_hours >= ORPHAN_SWEEP_HOURS
@@ -151,24 +147,38 @@ def _vacuum(table: DeltaTable, retention_hours: float, dry_run: bool) -> int:
         )
         if dry_run or not candidates:
             return len(candidates)
-        root = Path(table.table_uri.removeprefix("file://"))
-        present = [c for c in candidates if (root / c).exists() or Path(c).exists()]
+        present = _present(lake, table, candidates)
         table.vacuum(
             retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=full
         )
-        return len(present)
+        return present
     except OSError as exc:
+        if not lake.is_local:
+            from ingest.lake.errors import storage_error
+
+            raise storage_error(exc, lake, "vacuum") from None
         raise DataUnavailable(f"vacuum of {table.table_uri}: {exc}") from exc
 
 
-def _checkpoint(table: DeltaTable) -> bool:
+def _present(lake: Lake, table: DeltaTable, candidates: list[str]) -> int:
+    """Candidates still there (vacuum also lists files a crash already took). A remote lake's
+    are counted as listed: a HEAD per file is not worth a log line."""
+    if not lake.is_local:
+        return len(candidates)
+    root = Path(table.table_uri.removeprefix("file://"))
+    return sum(1 for c in candidates if (root / c).exists() or Path(c).exists())
+
+
+def _checkpoint(lake: Lake, name: str, table: DeltaTable) -> bool:
     """Checkpoint when the table moved since the last one, then drop expired log files."""
     import json
 
-    root = Path(table.table_uri.removeprefix("file://"))
+    from ingest.lake.store import LakeStore
+
     table.update_incremental()
     try:
-        last = json.loads((root / "_delta_log" / "_last_checkpoint").read_text())["version"]
+        raw = LakeStore(lake).read(f"{name}/_delta_log/_last_checkpoint")
+        last = json.loads(raw or b"")["version"]
     except (OSError, ValueError, KeyError):
         last = -1
     if last >= table.version():

@@ -2,10 +2,13 @@
 (per date, service, level), computed from deduplicated raw rows with the columns of
 `schema.ROLLUP_*_COLUMNS`. Daily rows come from raw rows too, never from hourly percentiles.
 
-Only partitions whose raw files changed are recomputed: state/rollups.json remembers the file set
-each partition was computed from (`{"hourly": {"DATE/HH": [files]}, "daily": {"DATE": [files]}}`,
-paths relative to the logs table). Each run writes at most one commit per table, replacing
-exactly the recomputed partitions; a rerun with nothing changed writes nothing.
+Only partitions whose raw files changed are recomputed: `_loglake/rollups.json` in the lake
+(beside the tables, so every host sees it) remembers the file set each partition was computed
+from (`{"hourly": {"DATE/HH": [files]}, "daily": {"DATE": [files]}}`, paths relative to the
+logs table). It is written after the rollup commit by the holder of the rollup lock (locks.py):
+a crash in between only makes partitions recomputed. Each run writes at most one commit per
+table, replacing exactly the recomputed partitions; a rerun with nothing changed writes nothing.
+A remote lake's raw files are read through Arrow datasets (ingest/lake/datasets.py).
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest import procs
 from ingest.errors import DataUnavailable
 from ingest.lake import layout
 from ingest.lake import state as lakestate
+from ingest.lake.location import Lake, lake_of
 from ingest.lake.schema import (
     MEASURES,
     ROLLUP_DAILY_COLUMNS,
@@ -31,14 +34,20 @@ from ingest.lake.schema import (
     arrow_schema,
 )
 from ingest.lake.state import HourFiles
+from ingest.lake.store import LakeStore
+from ingest.upkeep.locks import lake_lock
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from ingest.lake.datasets import Fragments
+
 log = logging.getLogger("logs.rollup")
 
-STATE = "rollups.json"
+STATE = "_loglake/rollups.json"
+"""Relative to the lake root."""
+FILE_COLUMNS = "ts, level, service, host, message, trace_id, attrs, stream_id, ingested_at"
 MEMORY_LIMIT = "1GB"
 """DuckDB's budget while rolling up; beyond it DuckDB spills to state/rollup-spill."""
 Progress = Callable[[int, int], None]
@@ -61,7 +70,7 @@ class RollupReport:
 
 
 def rollup(
-    data_dir: Path,
+    where: Lake | Path,
     *,
     hourly: bool = True,
     daily: bool = True,
@@ -79,24 +88,22 @@ def rollup(
     recomputed: their raw rows are (being) deleted, so late rows there would turn complete
     rollups into partial ones.
     """
+    lake = lake_of(where)
     started = time.monotonic()
     report = RollupReport()
-    with procs.state_lock(layout.state_dir(data_dir), "rollup"):
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
+    with lake_lock(lake, "rollup"):
+        from ingest.lake.tables import open_delta, table_exists
 
-        try:
-            raw = DeltaTable(str(layout.table_path(data_dir)))
-        except TableNotFoundError:
+        raw = open_delta(lake)
+        if raw is None:
             return report
         # One snapshot for the whole run: the files we read are the files we record.
         hours = lakestate.hours_of(raw)
-        compacted = lakestate.load_compacted(data_dir)
-        root = Path(raw.table_uri.removeprefix("file://"))
-        state = _load_state(data_dir)
-        if not _table_exists(data_dir, layout.ROLLUPS_HOURLY):
+        compacted = lakestate.compacted_of(hours)
+        state = _load_state(lake)
+        if not table_exists(lake, layout.ROLLUPS_HOURLY):
             state["hourly"] = {}
-        if not _table_exists(data_dir, layout.ROLLUPS_DAILY):
+        if not table_exists(lake, layout.ROLLUPS_DAILY):
             state["daily"] = {}
 
         oldest = None
@@ -136,18 +143,19 @@ def rollup(
             report.seconds = time.monotonic() - started
             return report
 
-        con = _connect(data_dir)
+        con = _connect(lake.scratch)
+        source = _Source(lake, raw)
         done = 0
         try:
             if todo_hours:
                 parts = []
                 for h in todo_hours:
-                    parts.append(_aggregate(con, root, [h], compacted, per_hour=True))
+                    parts.append(_aggregate(con, source, [h], compacted, per_hour=True))
                     done += 1
                     if progress is not None:
                         progress(done, total)
                 report.rows += _replace(
-                    data_dir,
+                    lake,
                     layout.ROLLUPS_HOURLY,
                     ROLLUP_HOURLY_COLUMNS,
                     ["date", "hour"],
@@ -156,7 +164,7 @@ def rollup(
                 )
                 report.hours = [h.key for h in todo_hours]
                 _save_state(
-                    data_dir,
+                    lake,
                     "hourly",
                     {h.key: list(h.files) for h in todo_hours},
                     keep_keys=set(hours),
@@ -164,12 +172,12 @@ def rollup(
             if todo_days:
                 parts = []
                 for day_hours in todo_days.values():
-                    parts.append(_aggregate(con, root, day_hours, compacted, per_hour=False))
+                    parts.append(_aggregate(con, source, day_hours, compacted, per_hour=False))
                     done += 1
                     if progress is not None:
                         progress(done, total)
                 report.rows += _replace(
-                    data_dir,
+                    lake,
                     layout.ROLLUPS_DAILY,
                     ROLLUP_DAILY_COLUMNS,
                     ["date"],
@@ -178,7 +186,7 @@ def rollup(
                 )
                 report.days = list(todo_days)
                 _save_state(
-                    data_dir,
+                    lake,
                     "daily",
                     {d: sorted(f for h in hs for f in h.files) for d, hs in todo_days.items()},
                     keep_keys={h.date for h in hours.values()},
@@ -228,26 +236,50 @@ def aggregate_sql(source: str, partition: str) -> str:
     """
 
 
+class _Source:
+    """Raw files as a DuckDB relation: `read_parquet` of local paths, or a registered Arrow
+    dataset of a remote lake's files."""
+
+    def __init__(self, lake: Lake, raw: Any) -> None:
+        self.lake = lake
+        self.root = lake.table_path() if lake.is_local else None
+        self.fragments: Fragments | None = None
+        if not lake.is_local:
+            from ingest.lake.datasets import Fragments
+
+            self.fragments = Fragments(raw)
+
+    def relation(
+        self, con: duckdb.DuckDBPyConnection, name: str, files: list[str], params: dict[str, Any]
+    ) -> str:
+        if self.fragments is None:
+            assert self.root is not None
+            params[name] = [str(self.root / f) for f in files]
+            return f"read_parquet(${name})"
+        con.register(f"_rollup_{name}", self.fragments.subset(files))
+        return f"_rollup_{name}"
+
+
 def _aggregate(
     con: duckdb.DuckDBPyConnection,
-    root: Path,
+    source: _Source,
     hours: list[HourFiles],
     compacted: dict[str, list[str]],
     per_hour: bool,
 ) -> pa.Table:
     """Rollup rows of `hours` (one hour, or every hour of one day), duplicates removed from the
     hours that may hold them."""
-    clean = [str(root / f) for h in hours if lakestate.is_clean(h, compacted) for f in h.files]
-    dirty = [str(root / f) for h in hours if not lakestate.is_clean(h, compacted) for f in h.files]
+    clean = [f for h in hours if lakestate.is_clean(h, compacted) for f in h.files]
+    dirty = [f for h in hours if not lakestate.is_clean(h, compacted) for f in h.files]
     sources = []
     params: dict[str, Any] = {}
     if clean:
-        sources.append("select * from read_parquet($clean)")
-        params["clean"] = clean
+        scan = source.relation(con, "clean", clean, params)
+        sources.append(f"select {FILE_COLUMNS} from {scan}")
     if dirty:
         # Copies of one stream_id are identical rows, any of them will do.
-        sources.append("select distinct on (stream_id) * from read_parquet($dirty)")
-        params["dirty"] = dirty
+        scan = source.relation(con, "dirty", dirty, params)
+        sources.append(f"select distinct on (stream_id) {FILE_COLUMNS} from {scan}")
     date = hours[0].date
     partition = "$date::VARCHAR as date" + (", $hour::VARCHAR as hour" if per_hour else "")
     params["date"] = date
@@ -259,15 +291,17 @@ def _aggregate(
         assert relation is not None
         return relation.to_arrow_table()
     except Exception as exc:  # duckdb.IOException and friends, imported lazily
-        if type(exc).__name__ in ("IOException", "HTTPException"):
-            raise DataUnavailable(f"rollup of {date}: {exc}") from exc
+        if type(exc).__name__ in ("IOException", "HTTPException", "InvalidInputException"):
+            from ingest.lake.errors import scrub
+
+            raise DataUnavailable(f"rollup of {date}: {scrub(str(exc), source.lake)}") from exc
         raise
 
 
-def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
+def _connect(scratch: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    spill = layout.state_dir(data_dir) / "rollup-spill"
+    spill = layout.state_dir(scratch) / "rollup-spill"
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
         config={
@@ -285,7 +319,7 @@ def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _replace(
-    data_dir: Path,
+    lake: Lake,
     table_name: str,
     columns: list[tuple[str, str, bool]],
     partition_by: list[str],
@@ -294,12 +328,14 @@ def _replace(
 ) -> int:
     """Replace exactly `partitions` of a rollup table with `parts`, in one commit."""
     import pyarrow as pa
-    from deltalake import CommitProperties, write_deltalake
+    from deltalake import write_deltalake
 
+    from ingest.lake.tables import commit_properties
     from ingest.lake.writer import open_table
 
     schema = arrow_schema(columns)
-    table = open_table(layout.table_path(data_dir, table_name), schema, partition_by)
+    where = lake.table_path(table_name) if lake.is_local else lake.table_uri(table_name)
+    table = open_table(where, schema, partition_by, lake=lake)
     data = pa.concat_tables([p.select(schema.names).cast(schema) for p in parts])
     # Our own partition values (dates and hours from the snapshot), one term per date.
     by_date: dict[str, list[str]] = {}
@@ -317,64 +353,54 @@ def _replace(
         data,
         mode="overwrite",
         predicate=predicate,
-        commit_properties=CommitProperties(custom_metadata={"loglake": "rollup"}),
+        commit_properties=commit_properties("rollup"),
     )
     return data.num_rows
-
-
-def _table_exists(data_dir: Path, table_name: str) -> bool:
-    return (layout.table_path(data_dir, table_name) / "_delta_log").is_dir()
 
 
 # -- state ----------------------------------------------------------------------------------------
 
 
-def _state_path(data_dir: Path) -> Path:
-    return layout.state_dir(data_dir) / STATE
-
-
-def _load_state(data_dir: Path) -> dict[str, dict[str, list[str]]]:
+def _load_state(lake: Lake) -> dict[str, dict[str, list[str]]]:
     try:
-        raw = json.loads(_state_path(data_dir).read_text())
-    except (OSError, ValueError):
+        raw = json.loads(LakeStore(lake).read(STATE) or b"{}")
+    except ValueError:
+        raw = {}
+    if not isinstance(raw, dict):
         raw = {}
     return {"hourly": dict(raw.get("hourly", {})), "daily": dict(raw.get("daily", {}))}
 
 
-def _save_state(
-    data_dir: Path, kind: str, computed: dict[str, list[str]], keep_keys: set[str]
-) -> None:
+def _write_state(lake: Lake, state: dict[str, dict[str, list[str]]]) -> None:
+    LakeStore(lake).write(STATE, json.dumps(state, sort_keys=True).encode())
+
+
+def _save_state(lake: Lake, kind: str, computed: dict[str, list[str]], keep_keys: set[str]) -> None:
     """Record what was computed; forget partitions whose raw data is gone (retention), their
     rollups stay as they are."""
-    state = _load_state(data_dir)
+    state = _load_state(lake)
     section = {k: v for k, v in state[kind].items() if k in keep_keys}
     section.update(computed)
     state[kind] = section
-    path = _state_path(data_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, sort_keys=True))
-    os.replace(tmp, path)
+    _write_state(lake, state)
 
 
-def forget(data_dir: Path, kind: str, keys: list[str]) -> None:
+def forget(where: Lake | Path, kind: str, keys: list[str]) -> None:
     """Drop partitions from the state (after retention deleted their rollups)."""
-    with procs.state_lock(layout.state_dir(data_dir), "rollup"):
-        state = _load_state(data_dir)
+    lake = lake_of(where)
+    with lake_lock(lake, "rollup"):
+        state = _load_state(lake)
         for key in keys:
             state[kind].pop(key, None)
-        path = _state_path(data_dir)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, sort_keys=True))
-        os.replace(tmp, path)
+        _write_state(lake, state)
 
 
-def stale_hours(data_dir: Path) -> list[str]:
+def stale_hours(where: Lake | Path) -> list[str]:
     """Hours (`DATE/HH`) whose hourly rollup is missing or older than their raw files."""
-    state = _load_state(data_dir)["hourly"]
+    lake = lake_of(where)
+    state = _load_state(lake)["hourly"]
     return sorted(
-        key
-        for key, hour in lakestate.snapshot(data_dir).items()
-        if state.get(key) != list(hour.files)
+        key for key, hour in lakestate.snapshot(lake).items() if state.get(key) != list(hour.files)
     )
 
 

@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import keys
 from ingest.config import Settings
+from ingest.lake.location import Lake, lake_of
 from ingest.signals import StopSignal
 from ingest.upkeep.lease import Lease, StateFile, iso
 
@@ -62,7 +62,7 @@ class Jobs:
 
         s = self.s
         report = compact.compact(
-            s.data_dir,
+            lake_of(s),
             target_file_size=s.target_file_size,
             grace=s.compact_grace,
             should_stop=self.stop.is_set,
@@ -71,7 +71,7 @@ class Jobs:
             return report.summary()
         ended = datetime.now(UTC) - timedelta(seconds=s.compact_grace)
         rolled = rollup.rollup(
-            s.data_dir, daily=False, ended_before=ended, retention_days=s.retention_days
+            lake_of(s), daily=False, ended_before=ended, retention_days=s.retention_days
         )
         return f"{report.summary()}; rollups: {len(rolled.hours)} hours"
 
@@ -79,7 +79,7 @@ class Jobs:
         from ingest.upkeep import rollup
 
         report = rollup.rollup(
-            self.s.data_dir,
+            lake_of(self.s),
             daily=False,
             ended_before=rollup.ended_hours_before(),
             retention_days=self.s.retention_days,
@@ -91,9 +91,9 @@ class Jobs:
 
         s = self.s
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        rolled = rollup.rollup(s.data_dir, ended_before=today, retention_days=s.retention_days)
+        rolled = rollup.rollup(lake_of(s), ended_before=today, retention_days=s.retention_days)
         kept = maintain.maintain(
-            s.data_dir,
+            lake_of(s),
             retention_days=s.retention_days,
             rollup_retention_days=s.rollup_retention_days,
             vacuum_retention_hours=s.vacuum_retention_hours,
@@ -106,7 +106,7 @@ class Jobs:
 
         s = self.s
         report = maintain.maintain(
-            s.data_dir,
+            lake_of(s),
             retention_days=s.retention_days,
             rollup_retention_days=s.rollup_retention_days,
             vacuum_retention_hours=s.vacuum_retention_hours,
@@ -135,7 +135,7 @@ class Jobs:
             log.info("job %s: %s in %.1f s", name, summary, took)
         else:
             log.error("job %s: failed after %.1f s: %s (retried next run)", name, took, error)
-        dirty = _rollup_dirty(self.s.data_dir)
+        dirty = _rollup_dirty(lake_of(self.s))
 
         def record(state: dict[str, Any]) -> None:
             job = state["jobs"].setdefault(name, {"runs": 0, "failures": 0})
@@ -154,11 +154,11 @@ class Jobs:
         self.state.update(record)
 
 
-def _rollup_dirty(data_dir: Path) -> list[str] | None:
+def _rollup_dirty(lake: Lake) -> list[str] | None:
     from ingest.upkeep import rollup
 
     try:
-        return rollup.stale_hours(data_dir)
+        return rollup.stale_hours(lake)
     except Exception:  # only a report: never fail a job over it
         return None
 
