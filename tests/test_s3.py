@@ -123,6 +123,10 @@ def test_four_ingest_processes_with_their_own_data_dirs_land_every_entry_once(
                 "LOGS_DATA_DIR": str(tmp_path / f"host{i}"),
                 "LOGS_BATCH_ROWS": "500",
                 "LOGS_READ_COUNT": "500",
+                # Only a dead consumer's entries are claimed (the default 60 s): with 2 s, a
+                # commit slowed by three other writers could be claimed and committed twice,
+                # which readers would deduplicate, but this test counts physical rows.
+                "LOGS_CLAIM_IDLE": "60",
             },
         )
         for i in range(4)
@@ -284,3 +288,44 @@ def test_layout_keeps_local_paths_and_joins_uris_as_strings(tmp_path: Path) -> N
     assert remote.table_uri(layout.ROLLUPS_DAILY) == "s3://b/x/rollups_daily"
     assert not remote.is_local and remote.scheme == "s3"
     assert timedelta(0) == timedelta(0)
+
+
+def test_up_runs_ingest_and_the_scheduler_on_a_bucket(
+    env: dict[str, str], s3_env: dict[str, str], redis_proc: RedisProc, stream: str
+) -> None:
+    """`logs up` (2 ingest processes + the scheduler) into a bucket: entries land, closed
+    hours are compacted and rolled up, with the lock in Redis and no lake on the host."""
+    import signal
+
+    from tests.helpers import wait_until
+
+    both = {
+        **env,
+        **s3_env,
+        "LOGS_COMPACT_INTERVAL": "1",
+        "LOGS_COMPACT_GRACE": "0",
+        "LOGS_LEASE_TTL": "2",
+    }
+    assert run_logs(["gen", "--count", "3000", "--hours", "3"], both).returncode == 0
+    up = spawn_logs(["up", "--consumers", "2"], both)
+    try:
+
+        def settled() -> bool:
+            res = run_logs(["status", "-F", "json"], both)
+            facts = json.loads(res.stdout) if res.stdout else {}
+            lake = facts.get("lake") or {}
+            dirty = facts.get("dirty") or {}
+            closed = [
+                h
+                for h in dirty.get("compaction", [])
+                if h != datetime.now(UTC).strftime("%Y-%m-%dT%H")
+            ]
+            return lake.get("rows") == 3000 and not closed and len(dirty.get("rollup", [])) <= 1
+
+        assert wait_until(settled, timeout=150, every=1.0)
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=60)
+    assert up.returncode == 0
+    assert sql(both, "select count(*), count(distinct stream_id) from logs") == [["3000", "3000"]]
+    assert not (Path(env["LOGS_DATA_DIR"]) / "lake").exists()
