@@ -44,6 +44,10 @@ class RedisUnavailable(LogsError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class RedisRefused(RedisUnavailable):
+    """Redis answered but will not let us in (credentials, permissions): waiting will not help."""
+
+
 class DataUnavailable(LogsError):
     exit_code = ExitCode.UNAVAILABLE
 
@@ -57,7 +61,17 @@ class BadEntry(Exception):
 
 
 def one_line(exc: BaseException) -> str:
-    """`Type: first line of the message`, at most 300 characters: how an unexpected error is
-    told in one log line or one `logs: error:` line."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    """`Type: message` on one line, at most 300 characters: how an unexpected error is told in
+    one log line or one `logs: error:` line."""
+    return f"{type(exc).__name__}: {flat(str(exc))}"[:300]
+
+
+def flat(text: str) -> str:
+    """A multi-line message on one line. Delta's errors chain their causes on lines of their
+    own (`Generic error` / `  ↳ Unable to copy data to file` / `  ↳ File too large`, coloured):
+    the causes are what a user needs, so they are kept, joined with `: `."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    parts = [line.strip().lstrip("↳").strip() for line in text.splitlines()]
+    return ": ".join(part for part in parts if part)

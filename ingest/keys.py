@@ -21,6 +21,11 @@ def scheduler_lease(stream: str) -> str:
     return f"{stream}:scheduler:lease"
 
 
+def gaps(stream: str, group: str) -> str:
+    """What ingest recorded of entries removed before `group` read them (ingest/gaps.py)."""
+    return f"{stream}:gaps:{group}"
+
+
 def lake_lock(lake_uri: str, name: str) -> str:
     """A lock of jobs on a shared lake (compaction, rollups): keyed by the lake, not the
     stream, since every deployment writing one bucket must agree on it."""

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ingest import redis_server
 from ingest.config import Settings, mask_url
-from ingest.errors import RedisUnavailable
+from ingest.errors import RedisRefused, RedisUnavailable
 
 if TYPE_CHECKING:
     import redis
@@ -47,7 +47,7 @@ def connect(url: str, block_ms: int = 1000, check: bool = True) -> redis.Redis:
         try:
             client.ping()
         except redis.AuthenticationError:
-            raise RedisUnavailable(f"Redis at {mask_url(url)} refused our credentials") from None
+            raise RedisRefused(f"Redis at {mask_url(url)} refused our credentials") from None
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise RedisUnavailable(f"cannot reach Redis at {mask_url(url)}: {exc}") from None
     return client

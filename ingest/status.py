@@ -9,11 +9,17 @@ JSON keys of `collect()` (stable; `logs status -F json` prints exactly this):
 - `stream`: `name`, `length` (XLEN), `first_id`, `last_id` (null when empty); null when Redis
   is unreachable. The stream holds only what ingest has not yet acknowledged and trimmed.
 - `group`: `name`, `exists`, `pending` (delivered, not yet acknowledged), `lag` (in the
-  stream, not yet delivered to the group), `lag_method` (`xinfo`: Redis 7 reported it;
+  stream, not yet delivered to the group; never counting entries removed before delivery),
+  `lag_method` (`xinfo`: from Redis 7's counters;
   `xlen-minus-delivered`: XLEN minus the entries at or before the group's last-delivered id,
   counted with XRANGE; `no-group`: the whole stream), `last_delivered_id`, `consumers` (list of
   `name`, `pending`, `idle_ms`); null when Redis is unreachable.
 - `dlq`: `name`, `length`; null when Redis is unreachable.
+- `gap`: entries removed from the stream by someone else before the group read them
+  (ingest/gaps.py): `entries` (total ingest has told, a lower bound where Redis 6.2 could not
+  count), `events`, `last` (`entries`, `exact`, `after_id`, `before_id`, `at_ms`; null before
+  the first), `unrecorded` (a gap visible now that ingest has not told yet: `entries`, `exact`,
+  `after_id`, `before_id`; null when none); null when Redis is unreachable.
 - `lake`: `reachable`, `error`, `rows`, `files`, `bytes`, `hours` (partitions in the table),
   `recent_hours` (the newest N partitions, newest last: `hour` as `YYYY-MM-DDTHH`, `rows`,
   `files`, `bytes`, `dirty`, `rollup_dirty`).
@@ -35,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings, mask_url
+from ingest.errors import one_line
 from ingest.lake import state as lakestate
 from ingest.lake.location import Lake, lake_of
 
@@ -71,6 +78,7 @@ def redis_facts(settings: Settings) -> dict[str, Any]:
         "stream": None,
         "group": None,
         "dlq": None,
+        "gap": None,
     }
     client = None
     try:
@@ -92,9 +100,7 @@ def redis_facts(settings: Settings) -> dict[str, Any]:
 def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     """`stream`, `group`, `dlq` sections and the scheduler `lease` (holder, ttl_ms) from a
     connected client (raises on Redis errors)."""
-    import redis as redis_lib
-
-    from ingest import keys
+    from ingest import gaps, keys
 
     pipe = client.pipeline(transaction=True)  # one consistent moment for the counts
     pipe.xlen(settings.stream)
@@ -119,20 +125,15 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         "last_delivered_id": None,
         "consumers": [],
     }
-    try:
-        infos = client.xinfo_groups(settings.stream)
-    except redis_lib.ResponseError:  # no such key: nothing was ever added
-        infos = []
-    info = next((g for g in infos if _text(g["name"]) == settings.group), None)
-    if info is not None:
-        last_delivered = _text(info["last-delivered-id"])
-        lag = info.get("lag")
-        if lag is not None:
-            method = "xinfo"
-        else:
-            # Redis 6.2 has no `lag`. Ingest trims what it acknowledged, so the entries at or
-            # before last-delivered are few (mostly the pending ones): count those instead.
-            lag = max(0, length - count_through(client, settings.stream, last_delivered))
+    snap = gaps.snapshot(client, settings.stream, settings.group)
+    if snap is not None and snap.delivered is not None:
+        last_delivered = gaps.fmt(snap.delivered)
+        lag = gaps.lag(snap)
+        method = "xinfo" if snap.counted else "xlen-minus-delivered"
+        if lag is None:
+            # Ingest trims what it acknowledged, so the entries at or before last-delivered
+            # are few (mostly the pending ones): count those.
+            lag = gaps.lag(snap, count_through(client, settings.stream, last_delivered))
             method = "xlen-minus-delivered"
         consumers = [
             {"name": _text(c["name"]), "pending": int(c["pending"]), "idle_ms": int(c["idle"])}
@@ -140,20 +141,38 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         ]
         group.update(
             exists=True,
-            pending=int(info["pending"]),
-            lag=int(lag),
+            pending=snap.pending,
+            lag=int(lag or 0),
             lag_method=method,
             last_delivered_id=last_delivered,
             consumers=consumers,
         )
+    gap = gaps.recorded(client.hgetall(keys.gaps(settings.stream, settings.group)))
+    unrecorded = None
+    if snap is not None:
+        unrecorded = gaps.exact(snap) if snap.counted else gaps.bounded(snap)
+    gap["unrecorded"] = None if unrecorded is None else gap_json(unrecorded)
     return {
         "stream": stream,
         "group": group,
+        "gap": gap,
         "dlq": {"name": settings.dlq_stream, "length": dlq_length},
         "lease": {
             "holder": _text(holder) if holder else None,
             "ttl_ms": ttl_ms if holder and ttl_ms >= 0 else None,
         },
+    }
+
+
+def gap_json(gap: Any) -> dict[str, Any]:
+    """A gap not recorded yet, as `gap.unrecorded` shows it."""
+    from ingest import gaps
+
+    return {
+        "entries": gap.entries,
+        "exact": gap.exact,
+        "after_id": gaps.fmt(gap.after),
+        "before_id": gaps.fmt(gap.before) if gap.before else None,
     }
 
 
@@ -190,7 +209,7 @@ def lake_facts(
     try:
         hours = lakestate.snapshot(data_dir)
     except Exception as exc:  # noqa: BLE001 - a broken or unreadable table is a fact to report
-        lake.update(reachable=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        lake.update(reachable=False, error=one_line(exc))
         return lake, [], []
     from ingest.upkeep.rollup import stale_hours
 

@@ -35,6 +35,8 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
             f"dlq        {d['name']}  {d['length']:,} dead letters"
             f"{'  (`logs dlq list`)' if d['length'] else ''}\n"
         )
+    if facts.get("gap") is not None:
+        w(f"gap        {gap_line(facts['gap'])}\n")
     lake = facts["lake"]
     if not lake["reachable"]:
         w(f"lake       UNREACHABLE  {lake['error']}\n")
@@ -137,3 +139,33 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def gap_line(gap: dict[str, Any]) -> str:
+    """Entries removed before the group read them: told by ingest, or visible now."""
+    parts = []
+    if gap["events"]:
+        last = gap["last"]
+        parts.append(
+            f"{gap['entries']:,} entries removed before the group read them "
+            f"({gap['events']:,} times; last {_gap(last)}, "
+            f"{_when(last['at_ms'])})"
+        )
+    if gap["unrecorded"]:
+        parts.append(f"not yet told by ingest: {_gap(gap['unrecorded'])}")
+    return "; ".join(parts) or "none detected"
+
+
+def _gap(g: dict[str, Any]) -> str:
+    if g["exact"]:
+        count = f"{g['entries']:,}"
+    else:
+        count = f"at least {g['entries']:,}" if g["entries"] else "an unknown number"
+    where = f"after {g['after_id']}" + (f" before {g['before_id']}" if g["before_id"] else "")
+    return f"{count} {where}"
+
+
+def _when(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

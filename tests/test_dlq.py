@@ -10,7 +10,7 @@ from pathlib import Path
 import redis
 
 from ingest.redis_server import free_port
-from tests.helpers import RedisProc, dlq_entries, lake_rows, run_logs
+from tests.helpers import RedisProc, bookmark, dlq_entries, lake_rows, run_logs
 
 
 def letters(env: dict[str, str]) -> list[dict]:  # type: ignore[type-arg]
@@ -62,7 +62,8 @@ def test_replay_of_an_entry_that_fails_again_returns_it_to_the_dlq(
     assert letter_id == first["id"]
     assert b"replayed 1 dead letters" in res.stderr
     assert letters(env) == []  # removed once re-added
-    assert [i.decode() for i, _ in client.xrange(stream)] == [new_id]
+    assert [i.decode() for i, _ in client.xrange(stream)][-1:] == [new_id]
+    assert client.xlen(stream) == 1 + bookmark(client)
 
     assert run_logs(["ingest", "--drain"], env).returncode == 0
     [again] = letters(env)

@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 
 from ingest import status as status_lib
 from ingest.redis_server import free_port
-from tests.helpers import RedisProc, lake_rows, run_logs, spawn_logs
+from tests.helpers import RedisProc, bookmark, lake_rows, run_logs, spawn_logs
 
 
 def status_json(env: dict[str, str], *args: str) -> tuple[int, dict, bytes]:  # type: ignore[type-arg]
@@ -50,7 +50,7 @@ def test_status_json_matches_redis_and_the_lake(
 
     assert facts["redis"] == {"url": redis_proc.url, "reachable": True, "error": None}
     assert facts["stream"]["name"] == stream
-    assert facts["stream"]["length"] == client.xlen(stream) == 30
+    assert facts["stream"]["length"] == client.xlen(stream) == 30 + bookmark(client)
     assert facts["stream"]["first_id"] == client.xrange(stream, count=1)[0][0].decode()
     group = facts["group"]
     assert group["exists"] is True and group["name"] == "lake"

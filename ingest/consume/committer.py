@@ -16,6 +16,7 @@ from typing import Any
 
 from ingest import faults
 from ingest.config import Settings
+from ingest.consume.chores import Chores
 from ingest.consume.intake import Batch, Intake
 from ingest.consume.stats import Stats
 from ingest.consume.stream import DeadLetter, GroupStream
@@ -27,7 +28,11 @@ log = logging.getLogger("logs.ingest")
 
 
 class CommitFailed(Exception):
-    """The lake refused a commit; the batch stays unacknowledged."""
+    """The lake refused a commit of `rows` rows; the batch stays unacknowledged."""
+
+    def __init__(self, reason: str, rows: int) -> None:
+        super().__init__(reason)
+        self.rows = rows
 
 
 class Committer:
@@ -36,11 +41,13 @@ class Committer:
         settings: Settings,
         intake: Intake,
         stats: Stats,
+        chores: Chores,
         on_commit: Callable[[Stats], None] | None = None,
     ) -> None:
         self.settings = settings
         self.intake = intake
         self.stats = stats
+        self.chores = chores
         self.on_commit = on_commit
         self.writer = LakeWriter(lake_of(settings))
         self.in_flight: tuple[Future[None], Batch] | None = None
@@ -50,6 +57,9 @@ class Committer:
         self.to_dead_letter: list[DeadLetter] = []
         """...and the dead letters to write before they are acknowledged."""
         self._thread: ThreadPoolExecutor | None = None
+        self.failures = 0
+        """Commits failed in a row (disk full, permissions...); 0 once one lands."""
+        self._failing_since = 0.0
 
     @property
     def has_unacknowledged(self) -> bool:
@@ -93,7 +103,20 @@ class Committer:
             future.result()
         except CommitFailed:
             self.intake.put_back(batch)
+            if not self.failures:
+                self._failing_since = time.monotonic()
+            self.failures += 1
             raise
+        if self.failures:
+            log.warning(
+                "consumer %s: commit succeeded after %d failed attempts over %.0f s: %d rows "
+                "committed",
+                self.settings.consumer,
+                self.failures,
+                time.monotonic() - self._failing_since,
+                self.stats.last_batch_rows,
+            )
+            self.failures = 0
         self.to_dead_letter.extend(batch.dead)
         self.to_acknowledge.extend(batch.ids)
         if self.on_commit:
@@ -104,11 +127,13 @@ class Committer:
         self.intake.finish(batch)
         if batch.rows or batch.parts:
             started = time.perf_counter()
+            table = None
             try:
                 table = _assemble(batch)
                 hours = self.writer.write(table)
             except Exception as exc:  # noqa: BLE001 - disk full, permissions, a broken table
-                raise CommitFailed(one_line(exc)) from exc
+                rows = table.num_rows if table is not None else batch.entries
+                raise CommitFailed(one_line(exc), rows) from exc
             elapsed = time.perf_counter() - started
             self.stats.commits += 1
             self.stats.commit_seconds += elapsed
@@ -127,13 +152,19 @@ class Committer:
 
     def acknowledge(self, stream: GroupStream) -> None:
         """Dead letters first, then XACK: an entry is never acknowledged before its row or its
-        dead letter exists. A crash in between leaves at worst a duplicate dead letter."""
+        dead letter exists. A crash in between leaves at worst a duplicate dead letter. Dead
+        letters Redis refuses (no permission on the dead-letter stream) are not acknowledged:
+        those entries stay pending in the group, to be claimed and tried again."""
         if self.to_dead_letter:
-            stream.dead_letter(self.to_dead_letter, str(int(time.time() * 1000)))
-            self.stats.dead_lettered += len(self.to_dead_letter)
-            for entry_id, _, reason in self.to_dead_letter[:20]:
-                log.warning("dead-lettered %s: %s", entry_id.decode(), reason)
-            self.to_dead_letter = []
+            letters, self.to_dead_letter = self.to_dead_letter, []
+            now = str(int(time.time() * 1000))
+            if self.chores.run("dead-lettering", lambda: stream.dead_letter(letters, now)):
+                self.stats.dead_lettered += len(letters)
+                for entry_id, _, reason in letters[:20]:
+                    log.warning("dead-lettered %s: %s", entry_id.decode(), reason)
+            else:
+                unwritten = {entry_id for entry_id, _, _ in letters}
+                self.to_acknowledge = [i for i in self.to_acknowledge if i not in unwritten]
         if self.to_acknowledge:
             faults.crash_point("before_ack")
             stream.acknowledge(self.to_acknowledge)

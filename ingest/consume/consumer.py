@@ -1,13 +1,16 @@
 """`logs ingest`: the loop that drains the stream with a consumer group into the lake, losing
 nothing (design §5). It decides what happens when; its collaborators do it: the group's side
 of Redis (stream.py), the batch being filled and its decode lanes (intake.py), the commits and
-the acknowledgements that follow them (committer.py).
+the acknowledgements that follow them (committer.py); its chores (trimming, claiming, dead
+letters, gap checks: gapcheck.py) run through chores.py, which lets them fail without stopping
+ingest.
 
 The loop is in one of four states, each with one handler:
 - recovering, on every (re)connect: acknowledge what is already committed, make sure the group
-  exists, re-read our own pending list (id 0), claim entries idle too long in other consumers;
+  exists, check for entries removed before delivery, re-read our own pending list (id 0), claim
+  entries idle too long in other consumers;
 - reading: read new entries (`>`), commit batches as they fill or age, acknowledge commits
-  that landed, trim, claim now and then;
+  that landed, check for gaps and trim, claim now and then;
 - Redis down: commit what we hold, back off, then recover;
 - commit failing: back off and retry the batch (it stays unacknowledged meanwhile).
 An entry is acknowledged only after the Delta commit holding its row (or its dead letter).
@@ -22,12 +25,17 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+import redis
+
 from ingest.config import Settings, mask_url
+from ingest.consume.chores import Chores, describe, refused, transient
 from ingest.consume.committer import CommitFailed, Committer
+from ingest.consume.gapcheck import GapCheck
 from ingest.consume.intake import Intake
 from ingest.consume.recovery import Recovery
 from ingest.consume.stats import Stats
 from ingest.consume.stream import GroupStream
+from ingest.errors import RedisRefused, RedisUnavailable
 from ingest.formats.registry import from_settings
 from ingest.redis_conn import connect, resolve_url
 from ingest.signals import StopSignal
@@ -69,14 +77,14 @@ class Consumer:
         self.stats = Stats()
         self.stream = GroupStream(settings)
         self.intake = Intake(settings, from_settings(settings), self.stats)
-        self.committer = Committer(settings, self.intake, self.stats, on_commit)
+        self.chores = Chores(settings.consumer)
+        self.committer = Committer(settings, self.intake, self.stats, self.chores, on_commit)
         self.recovery = Recovery(settings, self.stream, self.intake, self.committer, self.stats)
+        self.gaps = GapCheck(settings, self.stream, self.stats, self.chores)
         self.state = State.RECOVERING
         self._backoff = 0.0
         self._down_since: float | None = None
         """When Redis became unreachable (None while it answers)."""
-        self._failed_commits = 0
-        """Commits failed in a row (disk full, permissions...)."""
         self._last_trim = self._last_gc = 0.0
 
     @property
@@ -88,7 +96,6 @@ class Consumer:
         self.committer.on_commit = callback
 
     def run(self) -> Stats:
-        import redis
 
         gc_was_on = _pause_gc()
         self._last_gc = time.monotonic()
@@ -107,11 +114,18 @@ class Consumer:
                         log.info("consumer %s: drained", s.consumer)
                         break
                 except redis.ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
-                        raise
-                    # The group vanished under us; recovery recreates it and says so loudly.
-                    self.committer.commit_now()
-                    self.state = State.RECOVERING
+                    if transient(exc):
+                        self._redis_lost(exc)
+                    elif "NOGROUP" in str(exc):
+                        # The group vanished under us; recovery recreates it and says so loudly.
+                        self.committer.commit_now()
+                        self.state = State.RECOVERING
+                    else:
+                        raise refused(
+                            "what ingest cannot do without (its group, reads, acknowledgements)",
+                            exc,
+                            mask_url(self.stream.url or "?"),
+                        ) from None
                 except CommitFailed as exc:
                     self._commit_failed(exc)
                 except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -127,8 +141,9 @@ class Consumer:
     def _recover(self) -> bool:
         self.committer.acknowledge(self.stream)
         self.recovery.ensure_group()
+        self.chores.run("checking for gaps", self.gaps.check)  # before anything new is read
         self.recovery.own_pending()
-        self.recovery.claim()
+        self._claim()
         # Warmed after recovery, which it would slow down (recovered entries commit at once).
         self.intake.warm()
         if self._down_since is not None:
@@ -139,7 +154,7 @@ class Consumer:
             )
             self._down_since = None
         self._backoff = 0.0
-        self.state = State.COMMIT_FAILING if self._failed_commits else State.READING
+        self.state = State.COMMIT_FAILING if self.committer.failures else State.READING
         return False
 
     def _read(self) -> bool:
@@ -152,8 +167,12 @@ class Consumer:
         got = self._read_new()
         if self.intake.due(self.stop.requested) or (self.drain and got == 0 and self.intake.batch):
             self._flush()
+        elif got == 0 and self.stream.untrimmed and self.committer.in_flight is None:
+            # A quiet stream: what the last commit acknowledged is trimmed now, not after the
+            # next burst.
+            self._trim()
         if time.monotonic() - self.recovery.last_claim > self.settings.claim_idle / 2:
-            self.recovery.claim()
+            self._claim()
         if time.monotonic() - self._last_gc > GC_EVERY:
             self._last_gc = time.monotonic()
             gc.collect()
@@ -167,30 +186,32 @@ class Consumer:
         return False
 
     def _retry_commit(self) -> bool:
-        if self.intake.due(self.stop.requested):
-            self._flush()
-        log.warning("consumer %s: commits succeed again", self.settings.consumer)
-        self._failed_commits = 0
+        """Commit the batch in hand (nothing new is read meanwhile): success goes back to
+        reading (the committer says so once it has landed); failure backs off again."""
+        self.committer.commit_now()
+        self.committer.acknowledge(self.stream)
+        self._backoff = 0.0
         self.state = State.READING
-        return self._read()
+        return False
 
     def _commit_failed(self, exc: CommitFailed) -> None:
-        if not self._failed_commits:
-            log.error(
-                "consumer %s: commit of %d rows failed (%s): keeping them unacknowledged and "
-                "retrying",
-                self.settings.consumer,
-                self.intake.batch.entries,
-                exc,
-            )
-        self._failed_commits += 1
         # Failed while recovering or while Redis was down: recover first (a lost connection
         # took the reads sent ahead with it), then retry.
         if self.state in (State.RECOVERING, State.REDIS_DOWN):
             self.state = State.RECOVERING
         else:
             self.state = State.COMMIT_FAILING
-        self._back_off(0.5)
+        wait = self._next_backoff(0.5)
+        log.error(
+            "consumer %s: commit of %d rows failed (%s); they stay unacknowledged, retrying "
+            "in %.1f s (attempt %d)",
+            self.settings.consumer,
+            exc.rows,
+            exc,
+            wait,
+            self.committer.failures,
+        )
+        self._sleep(wait)
 
     def _redis_lost(self, exc: Exception) -> None:
         if self._down_since is None:
@@ -198,16 +219,27 @@ class Consumer:
             log.warning(
                 "redis unreachable at %s (%s): committing what we hold, retrying with backoff",
                 mask_url(self.stream.url or "?"),
-                type(exc).__name__,
+                describe(exc) if isinstance(exc, redis.ResponseError) else type(exc).__name__,
             )
         self.stats.reconnects += 1
         self.state = State.REDIS_DOWN
 
+    def start_without_redis(self) -> None:
+        """Redis is down as we start: wait for it like for any outage (the caller said so)."""
+        self._down_since = time.monotonic()
+        self.state = State.REDIS_DOWN
+
     def _back_off(self, floor: float) -> None:
-        """Wait, twice as long as last time (at least `floor`, at most BACKOFF_CAP seconds),
-        waking early to stop."""
+        self._sleep(self._next_backoff(floor))
+
+    def _next_backoff(self, floor: float) -> float:
+        """Twice as long as last time: at least `floor`, at most BACKOFF_CAP seconds."""
         self._backoff = min(BACKOFF_CAP, max(floor, self._backoff * 2))
-        deadline = time.monotonic() + self._backoff
+        return self._backoff
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait, waking early to stop."""
+        deadline = time.monotonic() + seconds
         while not self.stop.requested and time.monotonic() < deadline:
             time.sleep(min(0.1, deadline - time.monotonic()))
 
@@ -240,8 +272,16 @@ class Consumer:
             self.committer.collect()
         self.committer.acknowledge(self.stream)
         if time.monotonic() - self._last_trim > TRIM_EVERY:
-            self._last_trim = time.monotonic()
-            self.stream.trim()
+            self._trim()
+
+    def _trim(self) -> None:
+        self._last_trim = time.monotonic()
+        self.chores.run("checking for gaps", self.gaps.check)  # before our trim
+        self.chores.run("trimming", self.stream.trim)
+
+    def _claim(self) -> None:
+        self.recovery.last_claim = time.monotonic()
+        self.chores.run("claiming", self.recovery.claim)
 
     def _settled(self) -> bool:
         """Nothing pending in the group and nothing left to deliver (for --drain)."""
@@ -249,19 +289,23 @@ class Consumer:
         if self.committer.has_unacknowledged:
             self.committer.acknowledge(self.stream)
         self.stream.collect_acks()
-        if self.stream.pending_count():
+        if pending := self.stream.pending_count():
+            if said := self.chores.failing("dead-lettering"):
+                raise RedisRefused(
+                    f"{pending} entries stay pending in group {self.settings.group}: Redis "
+                    f"refused their dead letters ({said})",
+                    hint="README, 'Redis permissions', lists what ingest needs",
+                )
             if time.monotonic() - self.recovery.last_claim > 1.0:
-                self.recovery.claim()
+                self._claim()
             else:
                 time.sleep(0.1)
             return False
-        self._last_trim = time.monotonic()
-        self.stream.trim()
+        self._trim()
         return True
 
     def _finish(self) -> None:
         """Commit what we hold and acknowledge it if Redis lets us; otherwise it is redelivered."""
-        import redis
 
         # The read sent ahead joins the batch in hand (if it fails, those entries wait in our
         # pending list for the next start).
@@ -277,7 +321,7 @@ class Consumer:
                 "consumer %s: could not commit %d rows (%s): they stay pending and will "
                 "be redelivered",
                 self.settings.consumer,
-                self.intake.batch.entries,
+                exc.rows,
                 exc,
             )
         except (redis.RedisError, OSError) as exc:
@@ -320,14 +364,24 @@ def run(settings: Settings, drain: bool = False, install_signals: bool = True) -
     # Polars) allocate enough for the collector to cost them ~10 % too.
     gc_was_on = _pause_gc()
     try:
-        # Fail fast with a clear message when Redis is absent at start; later outages are
-        # retried.
-        connect(resolve_url(settings), settings.block_ms).close()
+        url = resolve_url(settings)  # no URL and no embedded server: nothing to wait for
+        down = None
+        try:
+            connect(url, settings.block_ms).close()
+        except RedisRefused:
+            raise
+        except RedisUnavailable as exc:
+            if drain:
+                raise  # scripts want an answer now
+            down = exc
         stop = StopSignal(on_first=_stopping)
         if install_signals:
             stop.install()
         _arrow_from_malloc()
         consumer = Consumer(settings, drain=drain, stop=stop)
+        if down is not None:
+            log.warning("%s; waiting for it, retrying with backoff (--drain exits 3)", down)
+            consumer.start_without_redis()
         if settings.metrics_port is None:
             return consumer.run()
         from ingest.consume import metrics

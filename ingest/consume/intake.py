@@ -212,6 +212,9 @@ class Intake:
             if rows:
                 batch.table = None
         batch.json, batch.fielded, batch.text, batch.decoding = [], [], [], []
+        # The lanes' entries are rows now (in `parts`, or in `rows` when decoded one by one):
+        # count them once (a batch put back after a failed commit is counted again).
+        batch.lane_count = sum(t.num_rows for t in batch.parts if t is not None)
 
     def decode_one(self, entry_id: bytes, fields: list[bytes] | None) -> list[Row]:
         """records.decode_rows of one entry, with this consumer's limits and formats."""

@@ -7,7 +7,8 @@ when Redis and the lake are reachable, else 503.
 
 Metrics (all prefixed `loglake_`):
   entries_read_total, entries_ingested_total, entries_dead_lettered_total, entries_claimed_total,
-  commits_total, redis_reconnects_total, stream_resets_total          this process's counters
+  commits_total, redis_reconnects_total, stream_resets_total,
+  entries_trimmed_before_delivery_total, stream_gaps_total              this process's counters
   commit_duration_seconds, batch_rows                                   histograms, one per commit
   redis_up, stream_length, dlq_length, group_lag, group_pending         Redis, at scrape time
   consumer_pending{consumer}, consumer_idle_seconds{consumer}, scheduler_lease_held
@@ -48,6 +49,13 @@ _COUNTERS = (
     ("commits", "commits", "Delta commits."),
     ("reconnects", "redis_reconnects", "Redis connection losses survived."),
     ("stream_resets", "stream_resets", "Times the consumer group had vanished and was recreated."),
+    (
+        "trimmed_before_delivery",
+        "entries_trimmed_before_delivery",
+        "Entries removed from the stream by someone else before the group read them (Redis 7: "
+        "counted; 6.2: a lower bound).",
+    ),
+    ("gaps", "stream_gaps", "Gaps told: times entries were found removed before delivery."),
 )
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _ROWS = (1, 10, 100, 1_000, 10_000, 50_000, 100_000, 500_000, 1_000_000)

@@ -19,5 +19,9 @@ class Stats:
     """Redis connection losses survived."""
     claimed: int = 0
     """Entries taken over from dead or stalled consumers."""
+    trimmed_before_delivery: int = 0
+    """Entries removed from the stream before the group read them (a lower bound on 6.2)."""
+    gaps: int = 0
+    """Gaps told (entries removed before delivery, counted or not)."""
     stream_resets: int = 0
     """Times the consumer group had vanished and was recreated."""

@@ -50,6 +50,8 @@ class GroupStream:
         """The connection XACKs go out on..."""
         self._acks_unread = 0
         """...and how many of their replies are still to be read."""
+        self.untrimmed = 0
+        """Entries acknowledged since the last trim."""
 
     # -- the connection ----------------------------------------------------------------------
 
@@ -203,6 +205,7 @@ class GroupStream:
         ]
         self._acker.send_packed_command(packed)
         self._acks_unread += len(packed)
+        self.untrimmed += len(ids)
 
     def collect_acks(self) -> None:
         """Read the replies of the XACKs sent so far (an error reply raises here)."""
@@ -211,7 +214,10 @@ class GroupStream:
             self._acker.read_response()
 
     def trim(self) -> None:
-        """Trim only what every group has acknowledged (XTRIM MINID; never MAXLEN)."""
+        """Trim only what every group has acknowledged (XTRIM MINID; never MAXLEN); on Redis 6.2
+        the last entry each group read stays as its bookmark."""
+        self.collect_acks()
+        self.untrimmed = 0
         r = self.client()
         floor: tuple[int, int] | None = None
         for info in r.execute_command("XINFO", "GROUPS", self.stream):
@@ -221,7 +227,9 @@ class GroupStream:
                 keep = _id_tuple(summary[1])
             else:
                 ms, seq = _id_tuple(g[b"last-delivered-id"])
-                keep = (ms, seq + 1)
+                # Redis 6.2 keeps no count of entries added: the last entry read stays, so a
+                # stream that starts after it was trimmed by someone else (ingest/gaps.py).
+                keep = (ms, seq + 1) if b"entries-read" in g else (ms, seq)
             floor = keep if floor is None or keep < floor else floor
         if floor is not None and floor > (0, 0):
             r.execute_command("XTRIM", self.stream, "MINID", f"{floor[0]}-{floor[1]}")

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import DataUnavailable
+from ingest.errors import DataUnavailable, flat
 from ingest.lake import layout
 from ingest.lake.errors import storage_error
 from ingest.lake.location import Lake, lake_of
@@ -107,7 +107,9 @@ def open_table(
         except OSError as exc:
             if lake is not None and not local:
                 raise storage_error(exc, lake, "creating the table") from None
-            raise DataUnavailable(f"cannot create table at {path}: {exc.strerror or exc}") from exc
+            raise DataUnavailable(
+                f"cannot create table at {path}: {exc.strerror or flat(str(exc))}"
+            ) from exc
     return DeltaTable(str(path), storage_options=options)
 
 
