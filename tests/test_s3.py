@@ -131,9 +131,15 @@ def test_four_ingest_processes_with_their_own_data_dirs_land_every_entry_once(
         )
         for i in range(4)
     ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=240)
-        assert proc.returncode == 0, err
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=240)
+            assert proc.returncode == 0, err
+            assert b"commit of" not in err, err  # no commit failed, not even once
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
     ids = raw_ids({**env, **s3_env})
     assert len(ids) == len(expected) == 20000
     assert set(ids) == expected  # nothing lost, nothing twice

@@ -93,7 +93,7 @@ def open_table(
         try:
             if local:
                 Path(path).mkdir(parents=True, exist_ok=True)
-            return DeltaTable.create(
+            DeltaTable.create(
                 str(path),
                 schema=schema if schema is not None else arrow_schema(),
                 partition_by=partition_by if partition_by is not None else layout.PARTITION_COLUMNS,
@@ -101,6 +101,11 @@ def open_table(
                 configuration=TABLE_CONFIGURATION,
                 storage_options=options,
             )
+            # Open what storage holds rather than what create() returned: when another
+            # process created the table at the same moment, create()'s object keeps the
+            # metadata of our lost attempt, and every append through it would then fail with
+            # "Metadata changed since last commit" (seen with 4 writers on a fresh bucket).
+            return DeltaTable(str(path), storage_options=options)
         except DeltaError:
             # Another process created it at the same moment: open theirs.
             time.sleep(0.05 * (attempt + 1))
@@ -130,6 +135,15 @@ class LakeWriter:
         closely (a consumer recovering its pending list), not inside it."""
         rows_to_arrow([])
 
+    def reload(self) -> None:
+        """Reopen the table from storage (best effort: an unreachable lake keeps the old)."""
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.table = open_table(
+                self.lake.table_path() if self.lake.is_local else self.path, lake=self.lake
+            )
+
     def commit(self, rows: Sequence[Row]) -> int:
         """Write `rows` in one commit; returns the number of hour partitions touched."""
         return self.write(prepare(rows)) if rows else 0
@@ -140,14 +154,27 @@ class LakeWriter:
 
         if data.num_rows == 0:
             return 0
-        write_deltalake(
-            self.table,
-            data,
-            mode="append",
-            partition_by=layout.PARTITION_COLUMNS,
-            writer_properties=_writer_properties(),
-            commit_properties=commit_properties(),
-        )
+        from deltalake.exceptions import CommitFailedError
+
+        for attempt in range(2):
+            try:
+                write_deltalake(
+                    self.table,
+                    data,
+                    mode="append",
+                    partition_by=layout.PARTITION_COLUMNS,
+                    writer_properties=_writer_properties(),
+                    commit_properties=commit_properties(),
+                )
+                break
+            except Exception as exc:
+                # The next attempt starts from the table as storage holds it. Writers that
+                # created the table at the same moment can leave a second metadata commit
+                # behind ("Metadata changed since last commit"): appends on a fresh snapshot
+                # go through, so that one is retried here at once.
+                self.reload()
+                if attempt or not isinstance(exc, CommitFailedError):
+                    raise
         return count_hours(data)
 
 

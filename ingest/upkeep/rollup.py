@@ -13,7 +13,6 @@ A remote lake's raw files are read through Arrow datasets (ingest/lake/datasets.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -34,8 +33,10 @@ from ingest.lake.schema import (
     arrow_schema,
 )
 from ingest.lake.state import HourFiles
-from ingest.lake.store import LakeStore
 from ingest.upkeep.locks import lake_lock
+from ingest.upkeep.rollup_state import forget as forget  # re-exported: maintain uses it
+from ingest.upkeep.rollup_state import load_state, save_state
+from ingest.upkeep.rollup_state import stale_hours as stale_hours  # status, scheduler
 
 if TYPE_CHECKING:
     import duckdb
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("logs.rollup")
 
-STATE = "_loglake/rollups.json"
-"""Relative to the lake root."""
 FILE_COLUMNS = "ts, level, service, host, message, trace_id, attrs, stream_id, ingested_at"
 MEMORY_LIMIT = "1GB"
 """DuckDB's budget while rolling up; beyond it DuckDB spills to state/rollup-spill."""
@@ -100,7 +99,7 @@ def rollup(
         # One snapshot for the whole run: the files we read are the files we record.
         hours = lakestate.hours_of(raw)
         compacted = lakestate.compacted_of(hours)
-        state = _load_state(lake)
+        state = load_state(lake)
         if not table_exists(lake, layout.ROLLUPS_HOURLY):
             state["hourly"] = {}
         if not table_exists(lake, layout.ROLLUPS_DAILY):
@@ -163,7 +162,7 @@ def rollup(
                     [(h.date, h.hour) for h in todo_hours],
                 )
                 report.hours = [h.key for h in todo_hours]
-                _save_state(
+                save_state(
                     lake,
                     "hourly",
                     {h.key: list(h.files) for h in todo_hours},
@@ -185,7 +184,7 @@ def rollup(
                     [(d,) for d in todo_days],
                 )
                 report.days = list(todo_days)
-                _save_state(
+                save_state(
                     lake,
                     "daily",
                     {d: sorted(f for h in hs for f in h.files) for d, hs in todo_days.items()},
@@ -356,52 +355,6 @@ def _replace(
         commit_properties=commit_properties("rollup"),
     )
     return data.num_rows
-
-
-# -- state ----------------------------------------------------------------------------------------
-
-
-def _load_state(lake: Lake) -> dict[str, dict[str, list[str]]]:
-    try:
-        raw = json.loads(LakeStore(lake).read(STATE) or b"{}")
-    except ValueError:
-        raw = {}
-    if not isinstance(raw, dict):
-        raw = {}
-    return {"hourly": dict(raw.get("hourly", {})), "daily": dict(raw.get("daily", {}))}
-
-
-def _write_state(lake: Lake, state: dict[str, dict[str, list[str]]]) -> None:
-    LakeStore(lake).write(STATE, json.dumps(state, sort_keys=True).encode())
-
-
-def _save_state(lake: Lake, kind: str, computed: dict[str, list[str]], keep_keys: set[str]) -> None:
-    """Record what was computed; forget partitions whose raw data is gone (retention), their
-    rollups stay as they are."""
-    state = _load_state(lake)
-    section = {k: v for k, v in state[kind].items() if k in keep_keys}
-    section.update(computed)
-    state[kind] = section
-    _write_state(lake, state)
-
-
-def forget(where: Lake | Path, kind: str, keys: list[str]) -> None:
-    """Drop partitions from the state (after retention deleted their rollups)."""
-    lake = lake_of(where)
-    with lake_lock(lake, "rollup"):
-        state = _load_state(lake)
-        for key in keys:
-            state[kind].pop(key, None)
-        _write_state(lake, state)
-
-
-def stale_hours(where: Lake | Path) -> list[str]:
-    """Hours (`DATE/HH`) whose hourly rollup is missing or older than their raw files."""
-    lake = lake_of(where)
-    state = _load_state(lake)["hourly"]
-    return sorted(
-        key for key, hour in lakestate.snapshot(lake).items() if state.get(key) != list(hour.files)
-    )
 
 
 def retention_cutoff(days: int, now: datetime | None = None) -> datetime:
