@@ -21,6 +21,11 @@ def scheduler_lease(stream: str) -> str:
     return f"{stream}:scheduler:lease"
 
 
+def scheduler_state(stream: str) -> str:
+    """A copy of the scheduler's state file (last job runs), for `logs status` on any host."""
+    return f"{stream}:scheduler:state"
+
+
 def gaps(stream: str, group: str) -> str:
     """What ingest recorded of entries removed before `group` read them (ingest/gaps.py)."""
     return f"{stream}:gaps:{group}"

@@ -293,11 +293,29 @@ def test_layout_keeps_local_paths_and_joins_uris_as_strings(tmp_path: Path) -> N
     remote = lake_of(config.load({"lake_uri": "s3://b/x/"}, env={}).settings)
     assert remote.table_uri(layout.ROLLUPS_DAILY) == "s3://b/x/rollups_daily"
     assert not remote.is_local and remote.scheme == "s3"
-    assert timedelta(0) == timedelta(0)
+
+
+def test_a_job_error_keeps_no_secret() -> None:
+    """A failed job's error is logged and kept in Redis for any host: no storage secret, no
+    Redis password."""
+    from ingest.upkeep.scheduler import _scrubbed
+
+    settings = config.load(
+        {
+            "lake_uri": "s3://b/x",
+            "redis_url": "redis://app:redis-pw-4321@10.0.0.1:6379/0",
+            "storage": {"AWS_SECRET_ACCESS_KEY": "s3-secret-8765"},
+        },
+        env={},
+    ).settings
+    text = "OSError: s3-secret-8765 refused at https://h/x?sig=abc; redis://app:redis-pw-4321@h"
+    shown = _scrubbed(text, settings)
+    assert "s3-secret-8765" not in shown and "redis-pw-4321" not in shown
+    assert "sig=abc" not in shown and shown.startswith("OSError: *** refused")
 
 
 def test_up_runs_ingest_and_the_scheduler_on_a_bucket(
-    env: dict[str, str], s3_env: dict[str, str], redis_proc: RedisProc, stream: str
+    env: dict[str, str], s3_env: dict[str, str], redis_proc: RedisProc, stream: str, tmp_path: Path
 ) -> None:
     """`logs up` (2 ingest processes + the scheduler) into a bucket: entries land, closed
     hours are compacted and rolled up, with the lock in Redis and no lake on the host."""
@@ -334,4 +352,16 @@ def test_up_runs_ingest_and_the_scheduler_on_a_bucket(
         up.communicate(timeout=60)
     assert up.returncode == 0
     assert sql(both, "select count(*), count(distinct stream_id) from logs") == [["3000", "3000"]]
+    # Another host (an empty data dir) sees the same lake and the scheduler's last runs.
+    other = {**both, "LOGS_DATA_DIR": str(tmp_path / "other-host")}
+    facts = json.loads(run_logs(["status", "-F", "json"], other).stdout)
+    assert facts["lake"]["rows"] == 3000 and facts["scheduler"]["state_file"] is None
+    assert {"compact", "maintain"} <= {job["name"] for job in facts["scheduler"]["jobs"]}
+    # A host where a scheduler ran long ago shows the newer runs, from Redis.
+    stale = tmp_path / "other-host" / "state" / "scheduler.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"jobs": {"old": {}}, "updated_at": "2000-01-01T00:00:00.000Z"}))
+    facts = json.loads(run_logs(["status", "-F", "json"], other).stdout)
+    assert {"compact", "maintain"} <= {job["name"] for job in facts["scheduler"]["jobs"]}
+    assert "old" not in {job["name"] for job in facts["scheduler"]["jobs"]}
     assert not (Path(env["LOGS_DATA_DIR"]) / "lake").exists()

@@ -126,7 +126,7 @@ class Jobs:
         try:
             summary = body()
         except Exception as exc:  # a failing job never kills the scheduler
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            error = _scrubbed(f"{type(exc).__name__}: {exc}".splitlines()[0], self.s)
         finally:
             self.running = None
         took = time.monotonic() - started
@@ -154,6 +154,21 @@ class Jobs:
         self.state.update(record)
 
 
+def _scrubbed(text: str, settings: Settings) -> str:
+    """A job's error as it may be logged and kept (in Redis too): no storage secret, no
+    Redis password."""
+    from urllib.parse import urlsplit
+
+    from ingest.lake.errors import scrub
+
+    text = scrub(text, lake_of(settings))
+    try:
+        password = urlsplit(settings.redis_url or "").password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
+
+
 def _rollup_dirty(lake: Lake) -> list[str] | None:
     from ingest.upkeep import rollup
 
@@ -175,7 +190,7 @@ def run(settings: Settings, install_signals: bool = True) -> StopResult:
     client = connect(resolve_url(settings))
     holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
     lease = Lease(client, keys.scheduler_lease(settings.stream), holder, settings.lease_ttl)
-    state = StateFile(settings.data_dir)
+    state = StateFile(settings.data_dir, (client, keys.scheduler_state(settings.stream)))
     force = threading.Event()
     stop_signal = StopSignal(on_second=lambda signum: force.set())
     stop = stop_signal.event
