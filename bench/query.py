@@ -3,6 +3,7 @@ same files, in one run.
 
     uv run python bench/query.py [--rows 10000000] [--hours 10] [--repeat 5] [--keep DIR]
     uv run python bench/query.py --lake s3 [--rows 2000000] [--hours 10] [--repeat 5]
+    uv run python bench/query.py --startup [--rounds 31] [--vs DIR] [--bytecode] [--keep DIR]
 
 Builds three lakes of generated rows (DuckDB generates them, deltalake commits them, no
 Redis): *compacted* (one sorted file per hour, recorded as compacted), *uncompacted* (ten
@@ -16,6 +17,16 @@ Figures, not pass/fail.
 server (moto in server mode), and times `logs sql` over each for a count, a 1-hour group-by and
 a 10-minute window (`--since/--until`), reading the bucket through a counting proxy
 (bench/s3proxy.py): requests and response bytes per query, and the share of the table's bytes.
+`--startup` measures what a short query pays before DuckDB works: `select count(*) from logs`
+on a small lake (10k rows, 1 hour, 10 commits) and on 200k rows over 4 hours, as `logs sql`
+would print it (the table), against the bare DuckDB process; `logs --version` and `logs
+--help` against `python -c pass`. Every round runs each command once, in a rotated order, and
+the medians and their ratios are printed with the load average. `--vs DIR` adds another
+checkout's code (e.g. the one before a change), run by this interpreter and its packages, to
+the same rounds. `--bytecode` runs everything with compiled bytecode cached (a private
+PYTHONPYCACHEPREFIX, warmed first), as an installed package runs (the Docker image compiles
+it); without it, the environment decides (PYTHONDONTWRITEBYTECODE=1 recompiles every module
+of every process, typer's and duckdb's included).
 """
 
 from __future__ import annotations
@@ -148,13 +159,99 @@ def raw_program(files: list[str], sql: str) -> str:
     return f"import duckdb; duckdb.sql({view!r}); print(duckdb.sql({sql!r}).fetchall())"
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, bytes]:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, bytes]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, cwd=cwd)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{cmd[:4]} failed: {done.stderr.decode()[-2000:]}")
     return elapsed, done.stdout
+
+
+STARTUP_LAKES = (("small", 10_000, 1), ("200k rows, 4 hours", 200_000, 4))
+
+
+def rounds(
+    commands: dict[str, tuple[list[str], Path | None]], env: dict[str, str], n: int
+) -> dict[str, float]:
+    """Median seconds of each command over `n` rounds; each round runs every command once,
+    the order rotated so none always runs first (or right after another)."""
+    names = list(commands)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for name in names:  # warm the page cache (and the bytecode cache, if any)
+        timed(commands[name][0], env, commands[name][1])
+    for r in range(n):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            cmd, cwd = commands[name]
+            times[name].append(timed(cmd, env, cwd)[0])
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def startup(args: argparse.Namespace, root: Path, env: dict[str, str]) -> None:
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    if args.bytecode:
+        env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    mode = (
+        "compiled bytecode cached"
+        if args.bytecode
+        else (
+            "PYTHONDONTWRITEBYTECODE=1, nothing cached"
+            if env.get("PYTHONDONTWRITEBYTECODE")
+            else "the environment's bytecode caching"
+        )
+    )
+
+    def logs(*argv: str) -> dict[str, tuple[list[str], Path | None]]:
+        out = {"logs": ([sys.executable, "-m", "ingest", *argv], ROOT)}
+        if args.vs:
+            out["logs (--vs)"] = ([sys.executable, "-m", "ingest", *argv], args.vs.resolve())
+        return out
+
+    load = [os.getloadavg()[0]]
+    table: list[tuple[str, dict[str, float], str]] = []
+    for name, n, hours in STARTUP_LAKES:
+        data_dir = root / f"startup-{n}"
+        if not (layout.table_path(data_dir) / "_delta_log").exists():
+            build(data_dir, "uncompacted", n, hours, start)
+        files = lake_files(data_dir)
+        sql = "select count(*) from logs"
+        commands = {
+            **logs("sql", sql),
+            "raw duckdb": ([sys.executable, "-c", raw_program(files, sql)], None),
+        }
+        run_env = {**env, "LOGS_DATA_DIR": str(data_dir)}
+        table.append(
+            (f"`select count(*)`, {name}", rounds(commands, run_env, args.rounds), "raw duckdb")
+        )
+        load.append(os.getloadavg()[0])
+    for flag in ("--version", "--help"):
+        commands = {**logs(flag), "python -c pass": ([sys.executable, "-c", "pass"], None)}
+        table.append((f"`logs {flag}`", rounds(commands, env, args.rounds), "python -c pass"))
+        load.append(os.getloadavg()[0])
+    print(
+        f"\nstart-up, median of {args.rounds} rotated rounds, {mode}; "
+        f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores\n"
+    )
+    columns = ["logs", *(["logs (--vs)"] if args.vs else [])]
+    print(
+        "| what | "
+        + " | ".join(columns)
+        + " | baseline | "
+        + " | ".join(f"{c} / baseline" for c in columns)
+        + " |"
+    )
+    print("|---|" + "---:|" * (2 * len(columns) + 1))
+    for what, medians, baseline in table:
+        cells = [f"{medians[c]:.3f} s" for c in columns]
+        ratios = [f"{medians[c] / medians[baseline]:.2f}" for c in columns]
+        print(
+            f"| {what} | "
+            + " | ".join(cells)
+            + f" | {medians[baseline]:.3f} s ({baseline}) | "
+            + " | ".join(ratios)
+            + " |"
+        )
 
 
 def main() -> None:
@@ -165,6 +262,10 @@ def main() -> None:
     parser.add_argument("--variants", default="compacted,uncompacted,redelivered")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the lakes here")
     parser.add_argument("--lake", choices=["dir", "s3"], default="dir")
+    parser.add_argument("--startup", action="store_true", help="time start-up (see above)")
+    parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--vs", type=Path, help="another checkout, timed in the same rounds")
+    parser.add_argument("--bytecode", action="store_true", help="with cached bytecode")
     args = parser.parse_args()
     if args.lake == "s3":
         from bench.query_s3 import main as s3_main
@@ -175,6 +276,13 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-query-"))
     start = datetime(2026, 11, 20, tzinfo=UTC)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGS_")}
+    if args.startup:
+        try:
+            startup(args, root, env)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(root, ignore_errors=True)
+        return
     results: list[tuple[str, str, float, float]] = []
     try:
         for variant in args.variants.split(","):

@@ -40,11 +40,12 @@ class Settings:
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     """Consumer name inside the group; give each ingest process slot a stable one."""
     read_count: int = 10_000
-    """Entries per XREADGROUP call."""
+    """Entries per XREADGROUP call; capped at batch_rows."""
     block_ms: int = 1000
     """XREADGROUP BLOCK time; the socket timeout is set well above it."""
     batch_rows: int = 75_000
-    """Flush (one Delta commit) once this many rows are buffered..."""
+    """Flush (one Delta commit) once this many entries are buffered (reads ask for no more, so a
+    commit holds about this many)..."""
     batch_bytes: int = 64 * 1024 * 1024
     """...or this many bytes of entry payload..."""
     batch_age: float = 2.0
@@ -289,6 +290,11 @@ def load(
         sources[name] = "flag"
     settings = Settings(**values)
     _validate(settings)
+    if settings.read_count > settings.batch_rows:
+        # Ingest weighs its batch after each read: a read larger than a batch would make every
+        # commit a whole read (--batch-rows 1000 gave 10,000-row commits).
+        sources["read_count"] += f": {settings.read_count} capped at batch_rows"
+        settings = dataclasses.replace(settings, read_count=settings.batch_rows)
     return Resolved(settings, sources)
 
 
@@ -319,9 +325,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("compact_grace and vacuum_retention_hours must not be negative")
     if s.block_ms < 0 or s.batch_age <= 0 or s.claim_idle <= 0:
         raise ConfigError("block_ms, batch_age and claim_idle must be positive")
-    from ingest.formats.times import check_timezone
+    if s.timezone != "UTC":  # the default needs no zone database (start-up of every command)
+        from ingest.formats.times import check_timezone
 
-    check_timezone(s.timezone)
+        check_timezone(s.timezone)
     for name in (
         "receive_otlp_port",
         "receive_elastic_port",

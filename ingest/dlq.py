@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
 RESERVED = (b"reason", b"stream_id", b"failed_at")
 PAGE = 500
+PURGE_PAGE = 100
+"""Letters per XRANGE of a purge, at most: it reads every letter whole..."""
+PURGE_PAGE_BYTES = 16 * 1024 * 1024
+"""...and one may hold a whole oversized entry: after a page larger than this the next asks for
+fewer letters (down to one at a time), growing back once they are small again."""
 
 # Atomic per letter: re-add the fields, then delete the letter; a letter already gone (replayed
 # by someone else) is skipped, and a failing XADD aborts the script before the XDEL.
@@ -34,7 +39,7 @@ return id
 
 @dataclass(frozen=True)
 class DeadLetter:
-    id: str
+    dlq_id: str
     """Id of the letter in the DLQ stream."""
     reason: str
     stream_id: str
@@ -44,10 +49,11 @@ class DeadLetter:
     """The original fields, `orig:` names restored."""
 
     def as_json(self) -> dict[str, Any]:
+        """Named and ordered as the columns of the `dead_letters` view (queries/live.py)."""
         return {
-            "id": self.id,
-            "failed_at": rfc3339_ms(self.failed_at) if self.failed_at else None,
+            "dlq_id": self.dlq_id,
             "stream_id": self.stream_id,
+            "failed_at": rfc3339_ms(self.failed_at) if self.failed_at else None,
             "reason": self.reason,
             "fields": {text(k): text(v) for k, v in self.fields},
         }
@@ -131,28 +137,62 @@ def replay(client: redis.Redis, stream: str, dlq: str, letters: list[DeadLetter]
         if letter.fields:
             todo.append(letter)
         else:
-            out.empty.append(letter.id)
+            out.empty.append(letter.dlq_id)
     for i in range(0, len(todo), PAGE):
         chunk = todo[i : i + PAGE]
         pipe = client.pipeline(transaction=False)
         for letter in chunk:
-            args: list[bytes | str] = [letter.id]
+            args: list[bytes | str] = [letter.dlq_id]
             args.extend(part for pair in letter.fields for part in pair)
             script(keys=[stream, dlq], args=args, client=pipe)
         for letter, result in zip(chunk, pipe.execute(raise_on_error=False), strict=True):
             if isinstance(result, redis_lib.ResponseError):
-                raise UsageError(f"replay of {letter.id} failed: {result}")
+                raise UsageError(f"replay of {letter.dlq_id} failed: {result}")
             if result is None:
-                out.missing.append(letter.id)
+                out.missing.append(letter.dlq_id)
             else:
-                out.added.append((letter.id, text(result)))
+                out.added.append((letter.dlq_id, text(result)))
     return out
 
 
-def purge(client: redis.Redis, dlq: str, before: datetime) -> int:
-    """Delete letters dead-lettered before `before` (their DLQ ids are the failure times)."""
-    ms = int(before.timestamp() * 1000)
-    return int(client.execute_command("XTRIM", dlq, "MINID", f"{ms}-0"))
+@dataclass
+class Purged:
+    deleted: int
+    """Letters deleted (a letter replayed meanwhile by someone else is not counted)."""
+    examined: int
+    """Letters looked at: all of them."""
+
+
+def purge(client: redis.Redis, dlq: str, before: datetime, page: int = PURGE_PAGE) -> Purged:
+    """Delete the letters whose `failed_at` is before `before` (a letter without a readable
+    `failed_at` counts from its DLQ id, the time Redis added it).
+
+    A letter's id is Redis's clock when it was added, its `failed_at` the ingest host's when its
+    batch was committed: mostly in the same order, never guaranteed to be (clock skew, a
+    redelivered entry, letters copied from elsewhere). So every letter is looked at, never cut
+    by id: XRANGE a page at a time, one XDEL for the page's matches."""
+    cutoff = int(before.timestamp() * 1000)
+    raw = _raw(client)
+    out = Purged(0, 0)
+    start, count = "-", page
+    while True:
+        letters = raw.execute_command("XRANGE", dlq, start, "+", "COUNT", count)
+        out.examined += len(letters)
+        doomed = [i for i, fields in letters if _failed_ms(i, fields) < cutoff]
+        if doomed:
+            out.deleted += int(client.execute_command("XDEL", dlq, *doomed))
+        if len(letters) < count:
+            return out
+        start = "(" + letters[-1][0].decode()
+        size = sum(len(part) for _, fields in letters for part in fields)
+        count = max(1, min(page, count * PURGE_PAGE_BYTES // max(1, size)))
+
+
+def _failed_ms(letter_id: bytes, raw: list[bytes]) -> int:
+    for key, value in zip(raw[::2], raw[1::2], strict=True):
+        if key == b"failed_at" and value.isdigit():
+            return int(value)
+    return int(letter_id.split(b"-")[0])
 
 
 def check_id(letter_id: str) -> None:

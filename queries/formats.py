@@ -37,8 +37,16 @@ BINARY = {Format.parquet}
 
 
 def pick_format(flag: str | None, output: Path | None, configured: str) -> Format:
-    """`-F` wins, then the extension of `-o`, then LOGS_FORMAT / logs.toml / `table`."""
+    """`-F` wins, then the extension of `-o`, then LOGS_FORMAT / logs.toml / `table`.
+    An `-o` name whose extension says no format needs `-F`: guessing would write a box-drawn
+    table into a file meant for a program."""
     by_extension = EXTENSIONS.get(output.suffix.lower()) if output is not None else None
+    if output is not None and flag is None and by_extension is None:
+        what = f"unknown extension {output.suffix!r}" if output.suffix else "no extension"
+        raise UsageError(
+            f"-o {output}: {what}; known extensions: {', '.join(EXTENSIONS)}",
+            hint="name the file by its format, or give -F FORMAT (e.g. -F csv)",
+        )
     if flag is not None:
         chosen = Format(flag)
         if by_extension is not None and by_extension is not chosen:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
 from ingest.errors import DataUnavailable
@@ -26,19 +25,24 @@ from ingest.lake import layout
 from ingest.lake import state as lakestate
 from ingest.lake.location import Lake, lake_of
 from ingest.lake.state import HourFiles
+from queries import deltalog
+from queries.deltalog import AddFile
 from queries.timerange import Window
 
+if TYPE_CHECKING:
+    import duckdb
+
 HIVE_TYPES = {"date": "varchar", "hour": "varchar"}
-# Delta cuts string statistics at 32 characters; shorter full ids are exact.
-_EXACT_ID = re.compile(r"(\d{13})-(\d{1,17})")
+# Delta cuts string statistics at 32 characters; shorter full ids are exact. (A pattern, not
+# a compiled one: re compiles it on first use, which a lake of clean hours never has.)
+_EXACT_ID = r"(\d{13})-(\d{1,17})"
 
 
 Member = tuple[str, int, int, str | None, str | None]
 """(path, rows, bytes, min stream_id, max stream_id) of one file."""
 
 
-@dataclass(frozen=True)
-class Hour:
+class Hour(NamedTuple):
     files: HourFiles
     paths: tuple[str, ...]
     """The hour's files: absolute paths (local lake) or Delta-relative ones (remote lake)."""
@@ -50,12 +54,11 @@ class Hour:
         return bool(self.dedup_paths)
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     root: Path | str
     hours: dict[str, Hour]
     """`date/hour` -> files; empty when the table does not exist yet."""
-    table: Any = field(default=None, compare=False, repr=False)
+    table: Any = None
     """The DeltaTable it was read from (None without a table): a remote lake's files are read
     through its dataset fragments."""
 
@@ -106,31 +109,71 @@ def _column(actions, name: str, default: object = None) -> list:  # type: ignore
     return [default] * actions.num_rows
 
 
-def logs_snapshot(where: Lake | Path) -> Snapshot:
-    """Files of the `logs` table per hour, each hour marked for dedup or not."""
-    lake = lake_of(where)
-    root = _root(lake, layout.LOGS_TABLE)
-    table = _open(root, lake)
+def add_files(root: Path, con: duckdb.DuckDBPyConnection | None = None) -> list[AddFile] | None:
+    """The add actions of the table at `root` (None: no table yet): its `_delta_log` read
+    directly (queries/deltalog.py), or by deltalake when that reader declines."""
+    try:
+        return deltalog.active_files(root, con)
+    except deltalog.Unsupported:
+        pass
+    return _adds_of(_open(root), root)
+
+
+def _adds_of(table: Any, root: Path | str) -> list[AddFile] | None:
+    """The add actions of `table` (a DeltaTable; None: no table yet), as deltalake lists them."""
     if table is None:
-        return Snapshot(root, {})
+        return None
     try:
         # arro3 lists, not pyarrow: keeps `logs sql` from paying for a pyarrow import.
         actions = table.get_add_actions(flatten=True)
     except Exception as exc:  # noqa: BLE001 - deltalake raises several kinds for a bad log
         raise DataUnavailable(f"cannot read the table at {root}: {_first_line(exc)}") from None
-    paths = _column(actions, "path")
-    dates = _column(actions, "partition.date")
-    hour_values = _column(actions, "partition.hour")
-    records = _column(actions, "num_records", 0)
-    sizes = _column(actions, "size_bytes", 0)
-    lows = _column(actions, "min.stream_id")
-    highs = _column(actions, "max.stream_id")
+    columns = {
+        name: _column(actions, name)
+        for name in ("path", "num_records", "size_bytes", "min.stream_id", "max.stream_id")
+    }
+    values = {
+        name: _column(actions, name)
+        for name in actions.column_names
+        if name.startswith("partition.")
+    }
+    return [
+        AddFile(
+            columns["path"][i],
+            {name.removeprefix("partition."): col[i] for name, col in values.items()},
+            int(columns["size_bytes"][i] or 0),
+            columns["num_records"][i],
+            columns["min.stream_id"][i],
+            columns["max.stream_id"][i],
+        )
+        for i in range(actions.num_rows)
+    ]
+
+
+def _snapshot_adds(
+    lake: Lake, table_name: str, con: duckdb.DuckDBPyConnection | None
+) -> tuple[Path | str, Any, list[AddFile] | None]:
+    """(root, DeltaTable or None, add actions) of a table: a local lake's `_delta_log` read
+    directly (no DeltaTable), a remote lake's through deltalake (its DeltaTable is kept: the
+    session reads the files through its dataset fragments)."""
+    root = _root(lake, table_name)
+    if isinstance(root, Path):
+        return root, None, add_files(root, con)
+    table = _open(root, lake)
+    return root, table, _adds_of(table, root)
+
+
+def logs_snapshot(where: Lake | Path, con: duckdb.DuckDBPyConnection | None = None) -> Snapshot:
+    """Files of the `logs` table per hour, each hour marked for dedup or not. `con` (the
+    session's) reads a local Delta checkpoint, if there is one."""
+    root, table, adds = _snapshot_adds(lake_of(where), layout.LOGS_TABLE, con)
+    if adds is None:
+        return Snapshot(root, {})
     grouped: dict[str, list[Member]] = {}
-    for path, date, hour, n, size, low, high in zip(
-        paths, dates, hour_values, records, sizes, lows, highs, strict=True
-    ):
-        grouped.setdefault(f"{date}/{hour}", []).append(
-            (path, int(n or 0), int(size or 0), low, high)
+    for add in adds:
+        key = f"{add.partition.get('date')}/{add.partition.get('hour')}"
+        grouped.setdefault(key, []).append(
+            (add.path, int(add.records or 0), add.size, add.min_id, add.max_id)
         )
     hours: dict[str, Hour] = {}
     for key, members in grouped.items():
@@ -160,7 +203,7 @@ def logs_snapshot(where: Lake | Path) -> Snapshot:
 def _id_bound(stat: str | None) -> tuple[int, int] | None:
     if not stat or len(stat) >= 32:
         return None
-    match = _EXACT_ID.fullmatch(stat)
+    match = re.fullmatch(_EXACT_ID, stat)
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
@@ -206,25 +249,23 @@ def _overlapping(
     return out
 
 
-def table_snapshot(where: Lake | Path, table: str) -> Snapshot:
+def table_snapshot(
+    where: Lake | Path, table: str, con: duckdb.DuckDBPyConnection | None = None
+) -> Snapshot:
     """Every file of a table's current snapshot, as one pseudo-hour `*` (rollups: no dedup)."""
-    lake = lake_of(where)
-    root = _root(lake, table)
-    dt = _open(root, lake)
-    if dt is None:
+    root, dt, adds = _snapshot_adds(lake_of(where), table, con)
+    if adds is None:
         return Snapshot(root, {})
-    try:
-        paths = tuple(
-            sorted(_name(root, p) for p in _column(dt.get_add_actions(flatten=True), "path"))
-        )
-    except Exception as exc:  # noqa: BLE001
-        raise DataUnavailable(f"cannot read the table at {root}: {_first_line(exc)}") from None
+    paths = tuple(sorted(_name(root, add.path) for add in adds))
     return Snapshot(root, {"*": Hour(HourFiles("", "", paths, 0, 0), paths, ())}, dt)
 
 
-def table_files(where: Lake | Path, table: str) -> list[str]:
-    """Every file in a table's current snapshot (rollups: no dedup needed)."""
-    snap = table_snapshot(where, table)
+def table_files(
+    where: Lake | Path, table: str, con: duckdb.DuckDBPyConnection | None = None
+) -> list[str]:
+    """Every file in a table's current snapshot (rollups: no dedup needed): absolute paths
+    (local lake) or Delta-relative ones (remote)."""
+    snap = table_snapshot(where, table, con)
     return list(snap.hours["*"].paths) if snap.hours else []
 
 

@@ -1,8 +1,10 @@
 """Query results -> bytes on stdout or in a file, one writer per format.
 
-Rows stream through in chunks (nothing but `table` caps them). Timestamps are RFC 3339 UTC
-with `Z` in every text format, so a value can be pasted back into `--since`; json/jsonl nest
-the JSON text of `attrs`/`fields` as objects. Writers never print anything else.
+Rows stream through in chunks (nothing but `table` caps them). TIMESTAMPTZ values are RFC 3339
+UTC with `Z` in every text format, so a value can be pasted back into `--since`; a naive
+TIMESTAMP is no instant in UTC and is written as it is, without a zone. json/jsonl nest the
+JSON text of `attrs`/`fields` as objects. Writers write rows only: the table's `N rows` footer
+goes to the `footer` callback the caller passes (stderr, in the CLI).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import csv
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
@@ -30,13 +31,13 @@ JSON_COLUMNS = {"attrs", "fields"}
 _NUMERIC = ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC")
 
 
-@dataclass
 class Result:
     """A DuckDB result waiting to be fetched."""
 
-    cursor: duckdb.DuckDBPyConnection
-    names: list[str]
-    types: list[str]
+    def __init__(
+        self, cursor: duckdb.DuckDBPyConnection, names: list[str], types: list[str]
+    ) -> None:
+        self.cursor, self.names, self.types = cursor, names, types
 
     @classmethod
     def of(cls, cursor: duckdb.DuckDBPyConnection) -> Result:
@@ -61,9 +62,10 @@ class Result:
 
 
 def rfc3339(value: datetime) -> str:
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat() + "Z"
+    """TIMESTAMPTZ -> `...Z` (UTC); a naive TIMESTAMP keeps its wall time and gets no zone."""
+    if value.tzinfo is None:
+        return value.isoformat()
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def text_value(value: Any, null: str = "") -> str:
@@ -96,7 +98,8 @@ def _json_default(value: Any) -> Any:
 def _dumps(value: Any) -> bytes:
     import orjson
 
-    options = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+    # No OPT_NAIVE_UTC: a naive TIMESTAMP is not UTC, so it keeps no zone.
+    options = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
     try:
         return orjson.dumps(value, default=_json_default, option=options)
     except orjson.JSONEncodeError:
@@ -154,8 +157,8 @@ def write_json(result: Result, out: IO[str], **_: Any) -> int:
     return count
 
 
-def _write_delimited(result: Result, out: IO[str], delimiter: str, header: bool) -> int:
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+def write_csv(result: Result, out: IO[str], header: bool = True, **_: Any) -> int:
+    writer = csv.writer(out, lineterminator="\n")
     if header:
         writer.writerow(result.names)
     count = 0
@@ -165,12 +168,24 @@ def _write_delimited(result: Result, out: IO[str], delimiter: str, header: bool)
     return count
 
 
-def write_csv(result: Result, out: IO[str], header: bool = True, **_: Any) -> int:
-    return _write_delimited(result, out, ",", header)
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _tsv_line(cells: list[str]) -> str:
+    return "\t".join(c.translate(_TSV_ESCAPES) for c in cells) + "\n"
 
 
 def write_tsv(result: Result, out: IO[str], header: bool = True, **_: Any) -> int:
-    return _write_delimited(result, out, "\t", header)
+    """Tab-separated values as `cut`, `sort` and Postgres' text COPY read them: no quoting;
+    a backslash, tab, newline or carriage return inside a value is written `\\\\`, `\\t`,
+    `\\n`, `\\r`; NULL is empty (as in csv)."""
+    if header:
+        out.write(_tsv_line(result.names))
+    count = 0
+    for rows in result.chunks():
+        out.write("".join(_tsv_line([text_value(v) for v in row]) for row in rows))
+        count += len(rows)
+    return count
 
 
 def _cell(value: Any, null: str = "NULL") -> str:
@@ -225,10 +240,16 @@ def _numeric(duck_type: str) -> bool:
 
 
 def write_table(
-    result: Result, out: IO[str], max_rows: int = TABLE_ROWS, width: int | None = None, **_: Any
+    result: Result,
+    out: IO[str],
+    max_rows: int = TABLE_ROWS,
+    width: int | None = None,
+    footer: Callable[[str], None] | None = None,
+    **_: Any,
 ) -> int:
-    """DuckDB-style box: at most `max_rows` rows (head and tail) and an exact
-    `N rows (M shown)` footer. `width` None = the rows' full width (piped output)."""
+    """DuckDB-style box: at most `max_rows` rows (head and tail). The exact `N rows (M shown)`
+    footer is not a row: it goes to `footer` (the CLI's stderr), after `out` is flushed.
+    `width` None = the rows' full width (piped output)."""
     limit = max_rows if max_rows >= 0 else None
     if limit is None:
         rows = [r for chunk in result.chunks() for r in chunk]
@@ -241,7 +262,10 @@ def write_table(
             head = first[: (limit + 1) // 2]
             rest, tail = _count_and_tail(result, first[len(head) :], limit - len(head))
             total = len(head) + rest
-    _draw(out, result, head, tail, total, width)
+    summary = _draw(out, result, head, tail, total, width)
+    if footer is not None:
+        out.flush()
+        footer(summary)
     return total
 
 
@@ -272,7 +296,8 @@ def _draw(
     tail: list[tuple[Any, ...]],
     total: int,
     width: int | None,
-) -> None:
+) -> str:
+    """Write the box; returns its footer line."""
     names, types = result.names, [t.lower() for t in result.types]
     body = [[_cell(v) for v in row] for row in head]
     rest = [[_cell(v) for v in row] for row in tail]
@@ -318,8 +343,8 @@ def _draw(
         footer += f" ({shown} shown)"
     if hidden:
         footer += f", {len(keep) + hidden} columns ({len(keep)} shown)"
-    parts.append(f"  {footer}\n")
     out.write("".join(parts))
+    return footer
 
 
 MIN_WIDTH = 10

@@ -5,7 +5,6 @@ bound parameters, stream the result to a writer. Raises ingest.errors; never pri
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +14,8 @@ from ingest.config import Settings
 from ingest.errors import DataUnavailable, UsageError
 from queries import guard, render
 from queries.interrupt import interruptible
-from queries.session import open_session, referenced_views
+from queries.session import open_session
 from queries.timerange import Window
-from queries.views import DEAD_LETTERS
 
 
 def run_sql(
@@ -32,13 +30,12 @@ def run_sql(
     **writer_options: Any,
 ) -> int:
     """Run one read-only statement and write its rows to `out`; returns the row count."""
-    views = referenced_views(sql)
     try:
-        return _run_once(settings, sql, out, fmt, params, window, live, views, writer_options)
+        return _run_once(settings, sql, out, fmt, params, window, live, writer_options)
     except guard.SnapshotChanged:
         # Vacuum may delete a file between our snapshot and DuckDB opening it: retry once on
         # a fresh snapshot (only raised before any row was written).
-        return _run_once(settings, sql, out, fmt, params, window, live, views, writer_options)
+        return _run_once(settings, sql, out, fmt, params, window, live, writer_options)
 
 
 def _run_once(
@@ -49,19 +46,12 @@ def _run_once(
     params: dict[str, str] | None,
     window: Window | None,
     live: bool,
-    views: set[str],
     writer_options: dict[str, Any],
 ) -> int:
     import duckdb
 
-    session = open_session(
-        settings,
-        window=window,
-        views=views,
-        live=live,
-        read_dead_letters=DEAD_LETTERS in views,
-        check=sql,
-    )
+    # The views the statement reads (DuckDB's parser says which), dead_letters from Redis.
+    session = open_session(settings, window=window, live=live, check=sql)
     con = session.con
     try:
         with interruptible(con):
@@ -82,14 +72,13 @@ def _run_once(
 
 @contextmanager
 def output_file(path: Path, binary: bool) -> Iterator[IO[Any]]:
-    """Write `path` through a temporary sibling, renamed into place only on success."""
+    """Write `path` through a temporary sibling, renamed into place only on success. The file
+    gets the mode any new file gets (0666 less the umask), as `logs export`'s do: mkstemp's
+    0600 would make a shared result unreadable to the group."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"cannot write {path}: no directory {folder}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    fd, tmp = _new_sibling(folder, path.name)
     try:
         stream: IO[Any] = (
             os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
@@ -100,3 +89,17 @@ def output_file(path: Path, binary: bool) -> Iterator[IO[Any]]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _new_sibling(folder: Path, name: str) -> tuple[int, str]:
+    """A fresh temporary file next to the target, created with O_EXCL (as mkstemp) but 0666."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"cannot write {folder / name}: {exc.strerror or exc}") from None
+    raise UsageError(f"cannot write {folder / name}: no free temporary name")

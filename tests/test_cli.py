@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -16,16 +17,17 @@ runner = CliRunner()
 
 
 def all_commands() -> list[list[str]]:
+    """Every command path, through the group API (`logs` loads its commands lazily)."""
     root = typer.main.get_command(app)
     paths: list[list[str]] = []
 
-    def walk(cmd: object, prefix: list[str]) -> None:
-        subs = getattr(cmd, "commands", None)
-        if subs:
-            for name, sub in subs.items():
-                walk(sub, [*prefix, name])
-        else:
+    def walk(cmd: Any, prefix: list[str]) -> None:
+        if not hasattr(cmd, "list_commands"):
             paths.append(prefix)
+            return
+        ctx = typer.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            walk(cmd.get_command(ctx, name), [*prefix, name])
 
     walk(root, [])
     return paths
@@ -37,6 +39,87 @@ def test_every_command_has_help_with_an_example(path: list[str]) -> None:
     assert res.exit_code == 0, res.output
     assert "Example" in res.output, f"`logs {' '.join(path)} --help` shows no example"
     assert "Usage: " in res.output
+
+
+def test_every_command_is_found_by_importing_only_its_module() -> None:
+    """cli/lazy.py's HOMES says which module registers which command; a command it misses
+    still runs, but only after every module was imported (slow start-up)."""
+    from ingest.cli import lazy
+
+    registered: dict[str, str] = {}
+    for module in lazy.COMMAND_MODULES:
+        part = typer.Typer()
+        __import__(f"ingest.cli.{module}", fromlist=["register"]).register(part)
+        for name in typer.main.get_group(part).commands:
+            registered[name] = module
+    assert registered == lazy.HOMES
+
+
+def test_the_list_of_commands_is_what_the_built_commands_say() -> None:
+    """`logs --help` lists commands from summaries (nothing built); built, they read alike."""
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root, info_name="logs")
+    from_summaries = root.get_help(ctx)
+    for name in root.list_commands(ctx):
+        root.get_command(ctx, name)  # build every command for real
+    assert root.get_help(ctx) == from_summaries
+    assert "sql       Query the lake with SQL" in from_summaries
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        (["--version"], set()),
+        (["sql", "--help"], {"ingest.cli.query"}),
+        (["dlq", "list", "--help"], {"ingest.cli.dlq", "ingest.cli.ops"}),
+    ],
+)
+def test_a_command_imports_its_own_module_only(args: list[str], loaded: set[str]) -> None:
+    import subprocess
+    import sys
+
+    # sys.modules at exit, not -X importtime: that misses importlib.import_module's imports.
+    program = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(*sorted(sys.modules), file=sys.stderr))\n"
+        "from ingest.cli import app\n"
+        "app(prog_name='logs')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", program, *args], capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    imported = set(res.stderr.decode().split())
+    modules = {m for m in imported if m.startswith("ingest.cli.")}
+    assert modules == {"ingest.cli.common", "ingest.cli.lazy", *loaded}
+    for heavy in ("pydantic", "duckdb", "deltalake", "polars", "pyarrow", "redis"):
+        assert heavy not in imported, heavy
+
+
+def test_light_parameter_conversion_keeps_typers_answers() -> None:
+    """Values converted without pydantic (cli/lazy.py) the way Typer would: enums in any case,
+    integers, pairs, and a clear usage error for a bad value."""
+    res = runner.invoke(
+        app,
+        [
+            "sql",
+            "select $a::int + $b::int as n",
+            "-F",
+            "CSV",
+            "-p",
+            "a",
+            "40",
+            "-p",
+            "b",
+            "2",
+            "--max-rows",
+            "5",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert res.stdout == "n\n42\n"
+    bad = runner.invoke(app, ["sql", "select 1", "--max-rows", "many"])
+    assert bad.exit_code == 2 and "'many' is not a valid integer" in bad.output
+    enum = runner.invoke(app, ["sql", "select 1", "-F", "xml"])
+    assert enum.exit_code == 2 and "'xml' is not one of 'table', 'csv'" in enum.output
 
 
 def test_the_core_commands_exist() -> None:
@@ -51,6 +134,12 @@ def test_version_names_our_and_the_main_libraries_versions() -> None:
     assert line.startswith("logs ")
     for lib in ("duckdb", "polars", "deltalake", "redis", "python"):
         assert lib in line
+    # Read from the dist-info folder names (fast); they must say what the metadata says.
+    from importlib.metadata import version
+
+    for lib in ("duckdb", "polars", "deltalake", "redis"):
+        assert f"{lib} {version(lib)}" in line
+    assert line.startswith(f"logs {version('loglake')} (")
 
 
 def test_no_arguments_shows_help_and_a_wrong_flag_is_a_usage_error() -> None:
@@ -63,11 +152,11 @@ def test_no_arguments_shows_help_and_a_wrong_flag_is_a_usage_error() -> None:
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
     cfg = tmp_path / "logs.toml"
-    cfg.write_text('stream = "from-file"\n[ingest]\nbatch_rows = 7\nread_count = 9\n')
+    cfg.write_text('stream = "from-file"\n[ingest]\nbatch_rows = 70\nread_count = 9\n')
     env = {"LOGS_STREAM": "from-env", "LOGS_READ_COUNT": "11"}
     resolved = config.load({"read_count": 13}, str(cfg), env)
     s = resolved.settings
-    assert (s.stream, s.batch_rows, s.read_count, s.group) == ("from-env", 7, 13, "lake")
+    assert (s.stream, s.batch_rows, s.read_count, s.group) == ("from-env", 70, 13, "lake")
     assert resolved.sources["stream"] == "env LOGS_STREAM"
     assert resolved.sources["batch_rows"] == f"file {cfg}"
     assert resolved.sources["read_count"] == "flag"

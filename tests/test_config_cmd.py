@@ -7,8 +7,11 @@ import dataclasses
 import json
 from pathlib import Path
 
+from deltalake import DeltaTable
+
 from ingest.config import Settings
-from tests.helpers import run_logs
+from ingest.lake import layout
+from tests.helpers import RedisProc, run_logs
 
 SECRET = "hunter2"
 
@@ -27,7 +30,11 @@ def test_json_shows_every_setting_with_its_source(tmp_path: Path) -> None:
     }
     assert shown["stream"] == {"value": "from-file", "source": f"file {cfg}"}
     assert shown["batch_rows"] == {"value": 7, "source": f"file {cfg}"}
-    assert shown["read_count"] == {"value": 11, "source": "env LOGS_READ_COUNT"}
+    # A read never asks for more than a batch (see test_batch_rows_is_the_size_of_a_commit).
+    assert shown["read_count"] == {
+        "value": 7,
+        "source": "env LOGS_READ_COUNT: 11 capped at batch_rows",
+    }
     assert shown["group"] == {"value": "g1", "source": "flag"}
     assert shown["data_dir"] == {"value": "data", "source": "default"}
     assert shown["metrics_port"] == {"value": None, "source": "default"}
@@ -57,3 +64,20 @@ def test_embedded_redis_and_a_bad_setting(tmp_path: Path) -> None:
     bad = run_logs(["config"], {"LOGS_BATCH_AGE": "soon"})
     assert bad.returncode == 2
     assert bad.stderr.startswith(b"logs: error: LOGS_BATCH_AGE: batch_age must be float")
+
+
+def test_batch_rows_is_the_size_of_a_commit(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    client = redis_proc.client()
+    pipe = client.pipeline(transaction=False)
+    for i in range(10_000):
+        pipe.xadd(stream, {"message": f"m{i}"})
+    pipe.execute()
+    # The default read_count (10,000) used to make this one commit of 10,000 rows.
+    res = run_logs(["ingest", "--drain", "--batch-rows", "1000"], {**env, "LOGS_BATCH_AGE": "60"})
+    assert res.returncode == 0, res.stderr
+    assert b"ingested 10000 entries, dead-lettered 0, 10 commits" in res.stderr, res.stderr
+    history = DeltaTable(str(layout.table_path(data_dir))).history()
+    writes = [c for c in history if c["operation"] == "WRITE"]
+    assert [int(c["operationMetrics"]["num_added_rows"]) for c in writes] == [1000] * 10

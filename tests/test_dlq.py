@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
@@ -37,14 +38,19 @@ def test_a_malformed_entry_is_listed_with_its_reason(
     table = run_logs(["dlq", "list"], env)
     assert table.returncode == 0
     header, row = table.stdout.decode().splitlines()
-    assert header.split() == ["ID", "FAILED", "AT", "ORIGINAL", "ID", "REASON", "FIELDS"]
-    assert letter["id"] in row and bad in row and "invalid UTF-8 at byte 0" in row
+    # Named as the dead_letters view names its columns (`logs sql "select * from dead_letters"`).
+    assert header.split() == ["DLQ", "ID", "STREAM", "ID", "FAILED", "AT", "REASON", "FIELDS"]
+    view = run_logs(["sql", "select * from dead_letters", "-F", "jsonl"], env)
+    [in_view] = [json.loads(line) for line in view.stdout.splitlines()]
+    assert list(letter) == list(in_view) == ["dlq_id", "stream_id", "failed_at", "reason", "fields"]
+    assert (letter["dlq_id"], letter["stream_id"]) == (in_view["dlq_id"], in_view["stream_id"])
+    assert letter["dlq_id"] in row and bad in row and "invalid UTF-8 at byte 0" in row
     assert run_logs(["dlq"], env).stdout == table.stdout  # `logs dlq` alone lists
 
-    shown = run_logs(["dlq", "show", letter["id"], "-F", "json"], env)
+    shown = run_logs(["dlq", "show", letter["dlq_id"], "-F", "json"], env)
     assert shown.returncode == 0
     assert json.loads(shown.stdout) == letter
-    text = run_logs(["dlq", "show", letter["id"]], env).stdout.decode()
+    text = run_logs(["dlq", "show", letter["dlq_id"]], env).stdout.decode()
     assert f"stream_id: {bad}" in text and "  reason: mine" in text
 
 
@@ -56,10 +62,10 @@ def test_replay_of_an_entry_that_fails_again_returns_it_to_the_dlq(
     assert run_logs(["ingest", "--drain"], env).returncode == 0
     [first] = letters(env)
 
-    res = run_logs(["dlq", "replay", first["id"]], env)
+    res = run_logs(["dlq", "replay", first["dlq_id"]], env)
     assert res.returncode == 0, res.stderr
     letter_id, new_id = res.stdout.decode().split()
-    assert letter_id == first["id"]
+    assert letter_id == first["dlq_id"]
     assert b"replayed 1 dead letters" in res.stderr
     assert letters(env) == []  # removed once re-added
     assert [i.decode() for i, _ in client.xrange(stream)][-1:] == [new_id]
@@ -176,16 +182,18 @@ def test_usage_errors_and_unreachable_redis(
         (["dlq", "replay"], b"give dead letter ids or --all"),
         (["dlq", "replay", "--all", "1-0"], b"give dead letter ids or --all"),
         (["dlq", "show", "nope"], b'"nope" is not a stream id'),
+        (["dlq", "list", "-n", "0"], b"--count must be at least 1, got 0"),
         (["dlq", "show", "1-0"], b"no dead letter 1-0"),
         (["dlq", "purge", "--before", "soon"], b'--before "soon"'),
     ):
         res = run_logs(args, env)
         assert res.returncode == 2, (args, res.stderr)
         assert res.stderr.startswith(b"logs: error: ") and message in res.stderr, res.stderr
-    missing = run_logs(
-        ["dlq", "list"], {**env, "LOGS_REDIS_URL": f"redis://127.0.0.1:{free_port()}"}
-    )
+    down = {**env, "LOGS_REDIS_URL": f"redis://127.0.0.1:{free_port()}"}
+    missing = run_logs(["dlq", "list"], down)
     assert missing.returncode == 3
+    typo = run_logs(["dlq", "show", ""], down)  # told before Redis is asked
+    assert typo.returncode == 2 and typo.stderr.startswith(b'logs: error: "" is not a stream id')
     empty = run_logs(["dlq", "list"], env)
     assert empty.returncode == 0 and empty.stdout == b""
     assert b"no dead letters" in empty.stderr
@@ -202,5 +210,43 @@ def test_list_shows_the_newest_and_says_how_many_more(
         for i in range(8)
     ]
     res = run_logs(["dlq", "list", "-n", "3", "-F", "json"], env)
-    assert [d["id"] for d in json.loads(res.stdout)] == ids[-3:]
+    assert [d["dlq_id"] for d in json.loads(res.stdout)] == ids[-3:]
     assert b"3 newest of 8 dead letters shown" in res.stderr
+
+
+def test_purge_cuts_by_failed_at_not_by_the_letter_id(
+    env: dict[str, str], redis_proc: RedisProc, stream: str
+) -> None:
+    client = redis_proc.client()
+    dlq = f"{stream}:dlq"
+    cutoff = (datetime.now(UTC) - timedelta(days=1)).replace(second=0, microsecond=0)
+    t = int(cutoff.timestamp() * 1000)
+    keep: list[bytes] = []
+    doomed: list[bytes] = []
+
+    def letter(id_ms: int, failed_at: str | None, message: str = "m") -> None:
+        fields = {"reason": "r", "stream_id": "1-0", "message": message}
+        if failed_at is not None:
+            fields["failed_at"] = failed_at
+        letter_id = client.xadd(dlq, fields, id=f"{id_ms}-{client.xlen(dlq)}")
+        failed = int(failed_at) if failed_at and failed_at.isdigit() else id_ms
+        (doomed if failed < t else keep).append(letter_id)
+
+    # Ids in order, failure times not: interleaved around the cutoff over many purge pages;
+    # a run of oversized letters (pages shrink to a few letters, then grow back) among them.
+    for i in range(1_234):
+        message = "x" * (5 << 20) if 500 <= i < 506 else "m"
+        letter(t - 60_000 + i, str(t - 30_000 + (i * 7_919) % 60_000), message)
+    letter(t - 5_000, str(t + 5))  # added "before" by Redis's clock, failed after: kept
+    letter(t + 90_000, str(t - 1))  # added after the cutoff, failed before it: purged
+    letter(t + 90_001, None)  # no failed_at: its id says when it was added
+    letter(t + 90_002, "soon")
+    assert len(doomed) > 600 and len(keep) > 600
+
+    res = run_logs(["dlq", "purge", "--before", cutoff.strftime("%Y-%m-%dT%H:%MZ")], env)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.startswith(
+        f"purged {len(doomed)} dead letters that failed before ".encode()
+    ), res.stderr
+    assert f"({len(doomed) + len(keep):,} looked at)".encode() in res.stderr
+    assert [i for i, _ in client.xrange(dlq)] == keep

@@ -13,6 +13,7 @@ import pytest
 
 from ingest import config
 from ingest.consume import consumer as consumer_mod
+from ingest.consume import process
 from ingest.redis_server import free_port
 from tests.helpers import (
     RedisProc,
@@ -343,7 +344,7 @@ def test_ingest_collects_cycles_on_its_own_schedule_then_gives_the_collector_bac
     assert gc.isenabled()
     # `logs ingest`'s entry point turns it off earlier (before its imports) and gives it back.
     assert run_logs(["gen", "--count", "500"], env).returncode == 0
-    stats = consumer_mod.run(settings, drain=True, install_signals=False)
+    stats = process.run(settings, drain=True, install_signals=False)
     assert stats.ingested == 500 and len(lake_ids(data_dir)) == 2500
     assert gc.isenabled()
 

@@ -119,3 +119,24 @@ def test_ingest_started_before_redis_waits_for_it_and_drain_does_not(
     assert code == 0, text
     assert "redis reachable again" in text
     assert "Traceback" not in text
+
+
+def test_huge_entries_become_whole_dead_letters_and_the_rest_lands(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    client = redis_proc.client()
+    huge = [bytes([65 + i]) * (8 * 1024 * 1024 + i) for i in range(3)]  # over max_entry_bytes
+    ids = []
+    for i, payload in enumerate(huge):
+        assert run_logs(["gen", "-n", "1000"], env).returncode == 0
+        ids.append(client.xadd(stream, {"message": payload, "n": str(i)}))
+    assert run_logs(["gen", "-n", "1000"], env).returncode == 0
+    res = run_logs(["ingest", "--drain"], env)
+    assert res.returncode == 0, res.stderr
+    assert len(set(lake_ids(data_dir))) == 4000
+    letters = client.xrange(f"{stream}:dlq")
+    assert [fields[b"stream_id"] for _, fields in letters] == ids
+    for (_, fields), payload in zip(letters, huge, strict=True):
+        assert fields[b"message"] == payload  # whole, not cut
+        assert fields[b"reason"].startswith(b"entry too large")
+    assert client.xpending(stream, "lake")["pending"] == 0

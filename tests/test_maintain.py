@@ -3,6 +3,7 @@ vacuum deletes their files from disk (only past its window), rollups outlive raw
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -103,3 +104,75 @@ def test_rollup_retention_and_the_vacuum_window(env: dict[str, str], data_dir: P
         assert {str(folder / f) for f in parquet_files(folder)} == {
             u.removeprefix("file://") for u in live
         }
+
+
+def rollup_counts(data_dir: Path, table: str, date: str) -> dict[str, int]:
+    """Partition -> summed `count` of one date's rollup rows (`DATE/HH` or `DATE`)."""
+    hourly = table == layout.ROLLUPS_HOURLY
+    rows = table_rows(
+        data_dir, table, "order by date, hour" if hourly else DAILY_ORDER
+    )  # columns start with date[, hour], service, level, count
+    out: dict[str, int] = {}
+    for row in rows:
+        if row[0] != date:
+            continue
+        key = f"{row[0]}/{row[1]}" if hourly else str(row[0])
+        out[key] = out.get(key, 0) + int(row[4 if hourly else 3])  # type: ignore[call-overload]
+    return out
+
+
+def test_retention_rolls_up_a_late_day_before_deleting_its_raw_hours(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    ten = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+    late = ten - timedelta(days=40)  # past retention (30 days), within rollup retention (400)
+    date = f"{late:%Y-%m-%d}"
+    ancient = ten - timedelta(days=500)  # past rollup retention too: nothing would keep it
+    fill_hour(data_dir, late, 0, 200)
+    fill_hour(data_dir, late + timedelta(hours=1), 1_000, 100)
+    fill_hour(data_dir, ancient, 2_000, 50)
+    fill_hour(data_dir, closed_hour(30), 10_000, 100)
+
+    # `logs rollup` leaves days past retention alone, however it is asked.
+    assert run_logs(["rollup", "--all"], env).returncode == 0
+    assert rollup_counts(data_dir, layout.ROLLUPS_DAILY, date) == {}
+
+    dry = run_logs(["maintain", "--dry-run"], env)
+    assert dry.returncode == 0, dry.stderr
+    assert f"rollups: 1 day without rollups to roll up before retention ({date})".encode() in (
+        dry.stderr
+    )
+    assert b"would first roll up 1 day without rollups: 2 hours, 1 daily" in dry.stderr
+    assert rollup_counts(data_dir, layout.ROLLUPS_DAILY, date) == {}
+
+    result = run_logs(["maintain"], env)
+    assert result.returncode == 0, result.stderr
+    assert f"rollups: 1 day without rollups rolled up before retention ({date})".encode() in (
+        result.stderr
+    )
+    assert (
+        b"retention deleted 3 raw hours and 0 rollup partitions "
+        b"(first rolled up 1 day without rollups: 2 hours, 1 daily)" in result.stderr
+    )
+    assert dates_in(data_dir, layout.LOGS_TABLE) == {f"{closed_hour(30):%Y-%m-%d}"}
+    # Each entry once (fill_hour redelivers some), hours and the day alike.
+    assert rollup_counts(data_dir, layout.ROLLUPS_HOURLY, date) == {
+        f"{date}/10": 200,
+        f"{date}/11": 100,
+    }
+    assert rollup_counts(data_dir, layout.ROLLUPS_DAILY, date) == {date: 300}
+    assert rollup_counts(data_dir, layout.ROLLUPS_DAILY, f"{ancient:%Y-%m-%d}") == {}
+
+    # Later late rows of that day find its rollup: their day's raw rows are partly gone, so it
+    # is not recomputed from them (it would drop to 50), and they leave with retention.
+    fill_hour(data_dir, late + timedelta(hours=2), 5_000, 50)
+    again = run_logs(["maintain"], env)
+    assert again.returncode == 0, again.stderr
+    assert b"retention deleted 1 raw hours and 0 rollup partitions;" in again.stderr
+    assert b"rolled up" not in again.stderr
+    assert rollup_counts(data_dir, layout.ROLLUPS_DAILY, date) == {date: 300}
+    assert set(rollup_counts(data_dir, layout.ROLLUPS_HOURLY, date)) == {
+        f"{date}/10",
+        f"{date}/11",
+    }
+    assert dates_in(data_dir, layout.LOGS_TABLE) == {f"{closed_hour(30):%Y-%m-%d}"}

@@ -176,7 +176,7 @@ def test_empty_lake_answers_zero_rows(env: dict[str, str], data_dir: Path) -> No
     for view in ("logs", "rollups_hourly", "rollups_daily"):
         result = logs("sql", f"select * from {view}")
         assert result.exit_code == 0, result.stderr
-        assert result.stdout.rstrip().endswith("0 rows")
+        assert result.stdout.rstrip().endswith("┘") and result.stderr == "0 rows\n"
     assert not data_dir.exists()  # a query never creates anything
 
 
@@ -226,6 +226,71 @@ def test_live_and_dead_letters_need_redis_plain_queries_do_not(
         assert result.exit_code == 3
         assert result.stderr.startswith("logs: error: cannot reach Redis at redis://127.0.0.1:1")
         assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select count(*) from logs -- not dead_letters",
+        "select count(*) from logs /* dead_letters */",
+        "select 'dead_letters' as word, count(*) from logs",
+        "with dead_letters as (select 1 as x) select count(*) from logs, dead_letters",
+        "select count(*) as dead_letters from logs l join logs r using (stream_id)",
+        "select count(*) from logs dead_letters",
+    ],
+)
+def test_dead_letters_in_a_comment_literal_or_cte_does_not_read_redis(
+    env: dict[str, str], data_dir: Path, monkeypatch: pytest.MonkeyPatch, sql: str
+) -> None:
+    commit(data_dir, [(stream_id(1), entry(1, NOW))])
+    monkeypatch.setenv("LOGS_REDIS_URL", "redis://127.0.0.1:1/0")  # any Redis read fails
+    result = logs("sql", sql, "-F", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert csv_rows(result.stdout)[1][-1] == "1"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select count(*) from dead_letters",
+        'select count(*) from "Dead_Letters"',
+        "select * from logs where stream_id in (select stream_id from main.dead_letters)",
+        # USING joins defeat get_table_names (placeholder tables); the tokenizer still sees it.
+        "select count(*) from logs join dead_letters using (stream_id)",
+    ],
+)
+def test_a_real_dead_letters_reference_reads_redis(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, sql: str
+) -> None:
+    monkeypatch.setenv("LOGS_REDIS_URL", "redis://127.0.0.1:1/0")
+    result = logs("sql", sql)
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.startswith("logs: error: cannot reach Redis")
+
+
+def test_notebook_dead_letters_is_an_error_unless_loaded(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    import duckdb
+
+    from queries import connect
+
+    redis_proc.client().xadd(f"{stream}:dlq", {"reason": "bad", "stream_id": "1-0", "x": "y"})
+    con = connect(data_dir)
+    try:
+        assert [r[0] for r in con.sql("describe dead_letters").fetchall()][:2] == [
+            "dlq_id",
+            "stream_id",
+        ]
+        with pytest.raises(duckdb.InvalidInputException, match=r"connect\(dead_letters=True\)"):
+            con.sql("select count(*) from dead_letters").fetchall()
+    finally:
+        con.close()
+    loaded = connect(data_dir, dead_letters=True)
+    try:
+        assert loaded.sql("select count(*) from dead_letters").fetchall() == [(1,)]
+    finally:
+        loaded.close()
 
 
 def test_dead_letters_view_reads_the_dlq_stream(
@@ -357,12 +422,21 @@ def _expected_text(rows: list[tuple[object, ...]]) -> list[list[str]]:
 
 
 def test_csv_and_tsv_parse_back_to_the_same_rows(small_lake: list[tuple[object, ...]]) -> None:
-    for fmt, delimiter in (("csv", ","), ("tsv", "\t")):
-        result = logs("sql", QUERY, "-F", fmt)
-        assert result.exit_code == 0, result.stderr
-        parsed = list(csv.reader(io.StringIO(result.stdout), delimiter=delimiter))
-        assert parsed[0] == QUERY.split(" from")[0].removeprefix("select ").split(", ")
-        assert parsed[1:] == _expected_text(small_lake)
+    header = QUERY.split(" from")[0].removeprefix("select ").split(", ")
+    result = logs("sql", QUERY, "-F", "csv")
+    assert result.exit_code == 0, result.stderr
+    parsed = csv_rows(result.stdout)
+    assert parsed[0] == header
+    assert parsed[1:] == _expected_text(small_lake)
+    tsv = logs("sql", QUERY, "-F", "tsv")
+    assert tsv.exit_code == 0, tsv.stderr
+    # No quoting in TSV: the JSON of attrs comes through with its quotes as they are.
+    unescape = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+    lines = [
+        [re.sub(r"\\[\\tnr]", lambda m: unescape[m.group()], cell) for cell in ln.split("\t")]
+        for ln in tsv.stdout.splitlines()
+    ]
+    assert lines[0] == header and lines[1:] == _expected_text(small_lake)
     headless = logs("sql", QUERY, "-F", "csv", "--no-header")
     assert csv_rows(headless.stdout) == _expected_text(small_lake)
 
@@ -436,15 +510,16 @@ def test_table_caps_rows_with_an_exact_footer(small_lake: list[tuple[object, ...
     result = logs("sql", "select stream_id, level from logs order by stream_id")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[-1].strip() == "55 rows (40 shown)"
+    assert result.stderr == "55 rows (40 shown)\n"  # the footer is not a row: stderr
     shown = [ln for ln in lines if ln.startswith("│ 1795")]
     assert len(shown) == 40
     assert shown[0].split()[1] == small_lake[0][0] and shown[-1].split()[1] == small_lake[-1][0]
     assert "varchar" in lines[2]
     everything = logs("sql", "select stream_id from logs", "--max-rows", "-1")
-    assert everything.stdout.splitlines()[-1].strip() == "55 rows"
+    assert everything.stderr == "55 rows\n"
+    assert sum(1 for ln in everything.stdout.splitlines() if ln.startswith("│ 1795")) == 55
     few = logs("sql", "select 1 as one")
-    assert few.stdout.splitlines()[-1].strip() == "1 row"
+    assert few.stderr == "1 row\n"
 
 
 def test_table_fits_a_terminal_by_shrinking_then_hiding_columns() -> None:
@@ -685,9 +760,12 @@ def test_notebook_connect_has_the_same_deduplicated_views(
     assert recent.execute("select count(*) from logs").fetchone() == (9,)
 
 
-def test_plain_sql_imports_no_redis_polars_or_pyarrow(
+def test_plain_sql_imports_no_redis_polars_pyarrow_deltalake_or_pydantic(
     env: dict[str, str], small_lake: list[tuple[object, ...]]
 ) -> None:
+    """The start-up of `logs sql` (README, Performance): the Delta log is read without
+    deltalake, Typer converts its parameters without pydantic, and of the command modules only
+    the one of `logs sql` is imported."""
     started = time.monotonic()
     result = subprocess.run(
         [
@@ -708,8 +786,11 @@ def test_plain_sql_imports_no_redis_polars_or_pyarrow(
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"count_star()\n55\n"
     imported = {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines()}
-    for heavy in ("redis", "polars", "pyarrow", "apscheduler"):
+    for heavy in ("redis", "polars", "pyarrow", "apscheduler", "deltalake", "pydantic"):
         assert heavy not in imported, heavy
+    # (-X importtime misses the command module, imported by importlib: tests/test_cli.py.)
+    commands = {m for m in imported if m.startswith("ingest.cli.")}
+    assert commands == {"ingest.cli.common", "ingest.cli.lazy"}
     assert time.monotonic() - started < 60
 
 

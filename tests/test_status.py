@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 
 from ingest import status as status_lib
 from ingest.redis_server import free_port
-from tests.helpers import RedisProc, bookmark, lake_rows, run_logs, spawn_logs
+from tests.helpers import RedisProc, bookmark, lake_rows, run_logs, spawn_logs, wait_until
 
 
 def status_json(env: dict[str, str], *args: str) -> tuple[int, dict, bytes]:  # type: ignore[type-arg]
@@ -243,3 +243,62 @@ def test_scheduler_jobs_and_the_lease_holder(
     _, facts, _ = status_json(down)
     assert facts["scheduler"]["lease_source"] == "state file"
     assert facts["scheduler"]["lease_holder"] is None
+
+
+def next_runs(table: str) -> dict[str, str]:
+    """JOB -> its NEXT RUN cell in the table of `logs status`."""
+    lines = table.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("jobs ") and "NEXT RUN" in line)
+    header = lines[i]
+    job, start, end = header.index("JOB"), header.index("NEXT RUN"), header.index("RESULT")
+    return {line[job:].split()[0]: line[start:end].strip() for line in lines[i + 1 :]}
+
+
+def test_a_stopped_scheduler_has_no_next_runs(
+    env: dict[str, str], redis_proc: RedisProc, stream: str, data_dir: Path
+) -> None:
+    env = {**env, "LOGS_LEASE_TTL": "2"}
+    state = data_dir / "state" / "scheduler.json"
+    jobs = {"compact", "rollup_hourly", "nightly", "maintain"}
+    lease = f"{stream}:scheduler:lease"
+
+    def recorded() -> dict[str, str | None]:
+        try:
+            return {n: j.get("next_run") for n, j in json.loads(state.read_text())["jobs"].items()}
+        except (OSError, ValueError, KeyError):
+            return {}
+
+    def planned() -> bool:
+        runs = recorded()
+        return set(runs) == jobs and all(runs.values())
+
+    proc = spawn_logs(["schedule"], env)
+    try:
+        assert wait_until(planned), "the scheduler recorded its next runs"
+        running = run_logs(["status"], env).stdout.decode()
+        assert "lease held by" in running
+        assert all(re.fullmatch(r"\d{4}-.*Z|due", v) for v in next_runs(running).values())
+    finally:
+        proc.kill()  # a crash: nothing cleans up after it
+        proc.wait(30)
+    assert wait_until(lambda: not redis_proc.client().exists(lease)), "the lease expired"
+    assert all(recorded().values())  # the crashed scheduler's plan is still on record...
+    crashed = run_logs(["status"], env)
+    assert crashed.returncode == 0, crashed.stderr
+    table = crashed.stdout.decode()
+    assert "scheduler  not running (nobody holds the lease)" in table
+    assert next_runs(table) == dict.fromkeys(jobs, "-")  # ...but no run will come
+
+    proc = spawn_logs(["schedule"], env)
+    try:
+        mine = f"-{proc.pid}-"
+        assert wait_until(lambda: mine in (redis_proc.client().get(lease) or b"").decode())
+        assert wait_until(lambda: mine in json.loads(state.read_text())["lease"]["holder"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    assert recorded() == dict.fromkeys(jobs)  # a clean stop takes its plan off the record
+    code, facts, err = status_json(env)
+    assert code == 0, err
+    assert [j["next_run"] for j in facts["scheduler"]["jobs"]] == [None] * 4
+    assert next_runs(run_logs(["status"], env).stdout.decode()) == dict.fromkeys(jobs, "-")

@@ -1,30 +1,23 @@
 """The `logs` command line: a thin edge over ingest/ and queries/.
 
-Commands live in small modules that register themselves here; heavy libraries are imported
-inside the commands, so `logs --help` starts instantly.
+Commands live in small modules that register themselves; a module is imported only when one of
+its commands runs (ingest/cli/lazy.py), and heavy libraries only inside the commands, so
+`logs --help` starts instantly and `logs sql` pays for nothing but its own work.
 """
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ingest.cli import dlq as cli_dlq
-from ingest.cli import ops as cli_ops
-from ingest.cli import query as cli_query
-from ingest.cli import receive as cli_receive
-from ingest.cli import run as cli_run
-from ingest.cli import schedule as cli_schedule
-from ingest.cli import send as cli_send
-from ingest.cli import tail as cli_tail
-from ingest.cli import write as cli_write
 from ingest.cli.common import setup_logging
+from ingest.cli.lazy import LazyGroup
 
 app = typer.Typer(
     name="logs",
+    cls=LazyGroup,
     help="loglake: Redis Stream -> hourly Delta Lake of logs, queried with SQL.\n\n"
     'Start with `logs demo`, then `logs sql "select level, count(*) from logs group by 1"`.',
     no_args_is_help=True,
@@ -36,19 +29,42 @@ app = typer.Typer(
 
 
 def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = []
-    for dist in ("duckdb", "polars", "deltalake", "redis"):
-        with contextlib.suppress(PackageNotFoundError):
-            parts.append(f"{dist} {version(dist)}")
-    try:
-        ours = version("loglake")
-    except PackageNotFoundError:
-        ours = "dev"
     import platform
 
-    return f"logs {ours} ({', '.join(parts)}, python {platform.python_version()})"
+    libraries = ("duckdb", "polars", "deltalake", "redis")
+    found = _installed(("loglake", *libraries))
+    parts = [f"{dist} {found[dist]}" for dist in libraries if found[dist]]
+    parts.append(f"python {platform.python_version()}")
+    return f"logs {found['loglake'] or 'dev'} ({', '.join(parts)})"
+
+
+def _installed(dists: tuple[str, ...]) -> dict[str, str | None]:
+    """Versions from the `NAME-VERSION.dist-info` folder names on sys.path (what an installer
+    writes; importlib.metadata would parse every METADATA file, 10x slower), else from
+    importlib.metadata."""
+    import os
+    import sys
+
+    found: dict[str, str | None] = {}
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info") and "-" in name:
+                dist, _, number = name[: -len(".dist-info")].partition("-")
+                if dist.lower() in dists and dist.lower() not in found:
+                    found[dist.lower()] = number
+    for dist in dists:
+        if dist not in found:
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                found[dist] = version(dist)
+            except PackageNotFoundError:
+                found[dist] = None
+    return found
 
 
 def _version_callback(value: bool) -> None:
@@ -85,18 +101,3 @@ def main(
     """loglake: Redis Stream -> hourly Delta Lake of logs, queried with SQL."""
     ctx.obj = {"config": str(config) if config else None, "quiet": quiet}
     setup_logging(verbose, quiet, log_format)
-
-
-# Registration order is the order of `logs --help`: the tour first, then the data path.
-for module in (
-    cli_run,
-    cli_send,
-    cli_write,
-    cli_receive,
-    cli_query,
-    cli_schedule,
-    cli_ops,
-    cli_tail,
-    cli_dlq,
-):
-    module.register(app)

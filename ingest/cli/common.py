@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from ingest import config
-from ingest.errors import ExitCode, LogsError
+from ingest.errors import ExitCode, LogsError, UsageError
+
+if TYPE_CHECKING:
+    from ingest import config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +71,8 @@ def settings(ctx: typer.Context | None = None, **flags: Any) -> config.Settings:
 
 
 def resolve(ctx: typer.Context | None = None, **flags: Any) -> config.Resolved:
+    from ingest import config  # not at import: `logs --version` needs no settings
+
     config_file = None
     if ctx is not None:
         root = ctx.find_root()
@@ -102,6 +105,7 @@ def edge(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _check_utf8(fn, kwargs)
             return fn(*args, **kwargs)
         except LogsError as exc:
             error(str(exc), exc.hint)
@@ -121,10 +125,88 @@ def edge(fn: F) -> F:
                 raise
             from ingest.errors import one_line
 
+            refused = _redis_refusal(exc)
+            if refused is not None:
+                error(refused, "README, 'Redis permissions', lists what each command needs")
+                raise typer.Exit(ExitCode.UNAVAILABLE) from None
             error(f"unexpected {one_line(exc)}", "rerun with LOGS_DEBUG=1 for the traceback")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _redis_refusal(exc: Exception) -> str | None:
+    """A command Redis refused for lack of permission (an ACL user without it): exit 3."""
+    if not type(exc).__module__.startswith("redis"):
+        return None  # redis is not imported here unless the command used it
+    import redis
+
+    from ingest.errors import flat
+
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return f"Redis refused a command: NOPERM {flat(str(exc))}"
+    return None
+
+
+# -- text from the command line ------------------------------------------------------------------
+
+
+def utf8(raw: bytes, where: str) -> str:
+    """`raw` as text; bytes that are not UTF-8 are a usage error naming where they came from."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{where} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def _check_utf8(fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Python hands an argument that is not UTF-8 over as a str with lone surrogates
+    (surrogateescape); it would fail later, deep in DuckDB or redis-py. Paths are exempt: a
+    file name may be any bytes."""
+    for name, value in kwargs.items():
+        offset = _bad_offset(value)
+        if offset is not None:
+            raise UsageError(f"{_cli_name(fn, name)} is not valid UTF-8 ({offset})")
+
+
+def _bad_offset(value: Any) -> str | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            char = ord(value[exc.start])
+            offset = len(value[: exc.start].encode("utf-8", "surrogateescape"))
+            what = f"byte 0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else f"U+{char:04X}"
+            return f"{what} at offset {offset}"
+        return None
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = _bad_offset(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _cli_name(fn: Callable[..., Any], name: str) -> str:
+    """How the user wrote parameter `name` of command `fn`: `--param`, `the QUERY argument`."""
+    import inspect
+
+    from typer.models import ArgumentInfo, ParameterInfo
+
+    try:
+        annotation = inspect.signature(fn, eval_str=True).parameters[name].annotation
+    except (KeyError, NameError, TypeError, ValueError):
+        annotation = None
+    for info in getattr(annotation, "__metadata__", ()):
+        if isinstance(info, ArgumentInfo):
+            return f"the {name.upper()} argument"
+        if isinstance(info, ParameterInfo):
+            decls = [d for d in info.param_decls or () if d.startswith("--")]
+            if decls:
+                return decls[0]
+    return "--" + name.replace("_", "-")
 
 
 # -- our own process logs ------------------------------------------------------------------------
@@ -132,6 +214,8 @@ def edge(fn: F) -> F:
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        import json
+
         return json.dumps(
             {
                 "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
@@ -161,7 +245,10 @@ def command(
     app: typer.Typer, fn: Callable[..., Any], name: str | None = None, **options: Any
 ) -> None:
     """Register `fn` as a command of `app`, behind `edge`: every command's errors become one line
-    and an exit code in the same place."""
+    and an exit code in the same place. Its parameters take the light path (cli/lazy.py)."""
+    from ingest.cli.lazy import LightCommand
+
+    options.setdefault("cls", LightCommand)
     app.command(name, **options)(edge(fn))
 
 

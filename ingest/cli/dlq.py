@@ -56,9 +56,7 @@ def dlq_main(ctx: typer.Context) -> None:
 
 def dlq_list(
     ctx: typer.Context,
-    count: Annotated[
-        int, typer.Option("--count", "-n", min=1, help="Newest letters to show.")
-    ] = 50,
+    count: Annotated[int, typer.Option("--count", "-n", help="Newest letters to show.")] = 50,
     fmt: Annotated[ListFormat, format_option("table")] = ListFormat.table,
     data_dir: DataDirOpt = None,
     redis_url: RedisUrlOpt = None,
@@ -70,23 +68,26 @@ def dlq_list(
 
         logs dlq list -n 20 -F jsonl | jq -r .reason | sort | uniq -c
     """
+    if count < 1:
+        raise UsageError(f"--count must be at least 1, got {count}")
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     client = redis_client(s)
     total = client.xlen(s.dlq_stream)
     letters = dlq_lib.newest(client, s.dlq_stream, count)
     if fmt is ListFormat.table:
+        # The columns of the dead_letters view, in its order.
         rows = [
             (
-                d.id,
-                status_lib.rfc3339_ms(d.failed_at) if d.failed_at else "",
+                d.dlq_id,
                 d.stream_id,
+                status_lib.rfc3339_ms(d.failed_at) if d.failed_at else "",
                 d.reason,
                 _preview(d),
             )
             for d in letters
         ]
         if rows:
-            out_table(("ID", "FAILED AT", "ORIGINAL ID", "REASON", "FIELDS"), rows)
+            out_table(("DLQ ID", "STREAM ID", "FAILED AT", "REASON", "FIELDS"), rows)
     elif fmt is ListFormat.jsonl:
         for d in letters:
             out(json.dumps(d.as_json(), ensure_ascii=False))
@@ -117,6 +118,7 @@ def dlq_show(
 
         logs dlq show 1795399178064-0
     """
+    dlq_lib.check_id(letter_id)  # before reaching for Redis: a typo is a usage error
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
     letter = dlq_lib.get(redis_client(s), s.dlq_stream, letter_id)
     if letter is None:
@@ -127,7 +129,7 @@ def dlq_show(
         out(json.dumps(letter.as_json(), ensure_ascii=False, indent=2))
         return
     doc = letter.as_json()
-    for key in ("id", "failed_at", "stream_id", "reason"):
+    for key in ("dlq_id", "stream_id", "failed_at", "reason"):
         out(f"{key}: {doc[key]}")
     out("fields:")
     for key, value in doc["fields"].items():
@@ -197,7 +199,10 @@ def dlq_purge(
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
 ) -> None:
-    """Delete dead letters older than a time (a duration ago, or a UTC date/time).
+    """Delete dead letters that failed before a time (a duration ago, or a UTC date/time).
+
+    Letters are cut by their `failed_at` (see `logs dlq list`), not by their id: every letter
+    is looked at.
 
     Example:
 
@@ -209,8 +214,11 @@ def dlq_purge(
 
     cutoff = parse_time(before, datetime.now(UTC), flag="--before")
     s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
-    deleted = dlq_lib.purge(redis_client(s), s.dlq_stream, cutoff)
-    note(f"purged {deleted} dead letters that failed before {status_lib.rfc3339_ms(cutoff)}")
+    purged = dlq_lib.purge(redis_client(s), s.dlq_stream, cutoff)
+    note(
+        f"purged {purged.deleted} dead letters that failed before "
+        f"{status_lib.rfc3339_ms(cutoff)} ({purged.examined:,} looked at)"
+    )
 
 
 def _preview(letter: dlq_lib.DeadLetter, width: int = 60) -> str:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
 from ingest.cli.common import (
     DataDirOpt,
@@ -22,7 +21,9 @@ from ingest.cli.common import (
     command,
     note,
     settings,
+    utf8,
 )
+from ingest.cli.lazy import LightCommand
 from ingest.errors import UsageError
 from queries.formats import Format
 
@@ -62,7 +63,7 @@ UntilOpt = Annotated[
 ]
 
 
-class _PairsCommand(TyperCommand):
+class _PairsCommand(LightCommand):
     """`-p NAME VALUE`: Typer cannot declare a repeatable two-value option, click can."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -77,11 +78,13 @@ def _read_sql(query: str | None, file: Path | None) -> str:
         raise UsageError("give the SQL as an argument or with --file, not both")
     if file is not None:
         try:
-            return file.read_text(encoding="utf-8")
+            raw = file.read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read --file {file}: {exc.strerror or exc}") from None
+        return utf8(raw, f"--file {file}")
     if query == "-":
-        return sys.stdin.read()
+        stdin = getattr(sys.stdin, "buffer", None)
+        return utf8(stdin.read(), "the SQL on stdin") if stdin is not None else sys.stdin.read()
     if query is None:
         raise UsageError(
             "no SQL given", hint='logs sql "select level, count(*) from logs group by level"'
@@ -158,7 +161,7 @@ def sql(
     params = {str(pair[0]): str(pair[1]) for pair in param or []}
     window = _window(since, until)
     binary = chosen in render.BINARY
-    options: dict[str, Any] = {"header": not no_header, "max_rows": max_rows}
+    options: dict[str, Any] = {"header": not no_header, "max_rows": max_rows, "footer": note}
     if output is not None:
         with output_file(output, binary) as out:
             rows = run_sql(
@@ -224,7 +227,11 @@ def schema(
     tty = sys.stdout.isatty()
     sink = sys.stdout.buffer if chosen in render.BINARY else sys.stdout
     render.WRITERS[chosen](
-        render.Result.of(cursor), sink, max_rows=-1, width=render.terminal_width() if tty else None
+        render.Result.of(cursor),
+        sink,
+        max_rows=-1,
+        width=render.terminal_width() if tty else None,
+        footer=note,
     )
     sink.flush()
 

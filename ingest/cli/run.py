@@ -256,9 +256,17 @@ def _show_queries(s: object) -> None:
 
     con = connect(settings=s)  # type: ignore[arg-type]
     width = render.terminal_width() if sys.stdout.isatty() else None
-    for title, sql in DEMO_QUERIES:
-        sys.stdout.write(f"\n-- {title}\n{sql};\n")
-        render.write_table(render.Result.of(con.execute(sql)), sys.stdout, width=width)
+
+    def footer(line: str) -> None:  # the tour is read, not piped: its counts stay with it
+        sys.stdout.write(f"  {line}\n")
+
+    try:
+        for title, sql in DEMO_QUERIES:
+            sys.stdout.write(f"\n-- {title}\n{sql};\n")
+            result = render.Result.of(con.execute(sql))
+            render.write_table(result, sys.stdout, width=width, footer=footer)
+    finally:
+        con.close()
     sys.stdout.flush()
 
 

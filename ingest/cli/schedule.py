@@ -196,8 +196,9 @@ def maintain(
     """Apply retention, vacuum old files, checkpoint the tables.
 
     Raw partitions older than retention_days (default 30) and rollups older than
-    rollup_retention_days (default 400) leave the tables; files no longer needed are deleted
-    from disk once older than vacuum_retention_hours (default 1).
+    rollup_retention_days (default 400) leave the tables; a day about to leave that has no
+    rollup yet (late data) is rolled up first. Files no longer needed are deleted from disk
+    once older than vacuum_retention_hours (default 1).
 
     Example:
 
@@ -213,13 +214,23 @@ def maintain(
         vacuum_retention_hours=s.vacuum_retention_hours,
         dry_run=dry_run,
     )
+    if report.rolled_up:
+        note(
+            f"rollups: {len(report.rolled_up)} day{'s' if len(report.rolled_up) > 1 else ''} "
+            "without rollups "
+            f"{'to roll up' if dry_run else 'rolled up'} before retention "
+            f"({_shown(report.rolled_up)})"
+        )
     for table, partitions in report.expired.items():
-        shown = ", ".join(partitions[:3]) + (" ..." if len(partitions) > 3 else "")
         note(
             f"{table}: {len(partitions)} partitions {'to delete' if dry_run else 'deleted'}"
-            f" ({shown})"
+            f" ({_shown(partitions)})"
         )
     note(f"maintain: {report.summary()} in {report.seconds:.1f} s")
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
 
 
 def schedule(

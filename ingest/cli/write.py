@@ -116,7 +116,12 @@ def ingest(
         ),
     ] = None,
     batch_rows: Annotated[
-        int | None, typer.Option(help="Rows per commit.", show_default=False)
+        int | None,
+        typer.Option(
+            help="Commit once this many entries are buffered; reads ask for no more, so a commit "
+            "holds about this many [env LOGS_BATCH_ROWS; default 75000]",
+            show_default=False,
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None,
@@ -140,7 +145,7 @@ def ingest(
 
         logs ingest --drain
     """
-    from ingest.consume import consumer as consumer_mod
+    from ingest.consume import process
 
     s = settings(
         ctx,
@@ -154,7 +159,7 @@ def ingest(
         metrics_port=metrics_port,
     )
     started = time.monotonic()
-    stats = consumer_mod.run(s, drain=drain)
+    stats = process.run(s, drain=drain)
     elapsed = time.monotonic() - started
     note(
         f"ingested {stats.ingested} entries, dead-lettered {stats.dead_lettered}, "

@@ -63,7 +63,7 @@ class Committer:
 
     @property
     def has_unacknowledged(self) -> bool:
-        return bool(self.to_acknowledge or self.to_dead_letter)
+        return bool(self.to_acknowledge or self.to_dead_letter or self.intake.oversized)
 
     # -- committing --------------------------------------------------------------------------
 
@@ -154,7 +154,12 @@ class Committer:
         """Dead letters first, then XACK: an entry is never acknowledged before its row or its
         dead letter exists. A crash in between leaves at worst a duplicate dead letter. Dead
         letters Redis refuses (no permission on the dead-letter stream) are not acknowledged:
-        those entries stay pending in the group, to be claimed and tried again."""
+        those entries stay pending in the group, to be claimed and tried again. Oversized
+        entries (intake.py) need no commit: theirs are written and acknowledged here, now."""
+        if self.intake.oversized:
+            letters, self.intake.oversized = self.intake.oversized, []
+            self.to_dead_letter.extend(letters)
+            self.to_acknowledge.extend(entry_id for entry_id, _, _ in letters)
         if self.to_dead_letter:
             letters, self.to_dead_letter = self.to_dead_letter, []
             now = str(int(time.time() * 1000))

@@ -32,21 +32,19 @@ from ingest.consume.chores import Chores, describe, refused, transient
 from ingest.consume.committer import CommitFailed, Committer
 from ingest.consume.gapcheck import GapCheck
 from ingest.consume.intake import Intake
+from ingest.consume.memory import GC_EVERY, pause_gc
 from ingest.consume.recovery import Recovery
 from ingest.consume.stats import Stats
 from ingest.consume.stream import GroupStream
-from ingest.errors import RedisRefused, RedisUnavailable
+from ingest.errors import RedisRefused
 from ingest.formats.registry import from_settings
-from ingest.redis_conn import connect, resolve_url
-from ingest.signals import StopSignal
+from ingest.signals import Backoff, StopSignal
 
-__all__ = ["Consumer", "State", "Stats", "run"]
+__all__ = ["Consumer", "State", "Stats"]
 
 log = logging.getLogger("logs.ingest")
 
 TRIM_EVERY = 5.0
-GC_EVERY = 30.0
-"""Seconds between passes of the cycle collector, which is otherwise off while ingesting."""
 BACKOFF_CAP = 10.0
 
 
@@ -57,7 +55,7 @@ class State(StrEnum):
     COMMIT_FAILING = "commit failing"
 
 
-def _stopping() -> None:
+def stopping() -> None:
     log.info("stopping: finishing the batch in hand (signal again to exit now)")
 
 
@@ -73,7 +71,7 @@ class Consumer:
         self.settings = settings
         self.drain = drain
         """Exit once nothing is pending or undelivered (`logs ingest --drain`)."""
-        self.stop = stop or StopSignal(on_first=_stopping)
+        self.stop = stop or StopSignal(on_first=stopping)
         self.stats = Stats()
         self.stream = GroupStream(settings)
         self.intake = Intake(settings, from_settings(settings), self.stats)
@@ -82,7 +80,7 @@ class Consumer:
         self.recovery = Recovery(settings, self.stream, self.intake, self.committer, self.stats)
         self.gaps = GapCheck(settings, self.stream, self.stats, self.chores)
         self.state = State.RECOVERING
-        self._backoff = 0.0
+        self.backoff = Backoff(self.stop, BACKOFF_CAP)
         self._down_since: float | None = None
         """When Redis became unreachable (None while it answers)."""
         self._last_trim = self._last_gc = 0.0
@@ -97,7 +95,7 @@ class Consumer:
 
     def run(self) -> Stats:
 
-        gc_was_on = _pause_gc()
+        gc_was_on = pause_gc()
         self._last_gc = time.monotonic()
         handlers: dict[State, Callable[[], bool]] = {
             State.RECOVERING: self._recover,
@@ -153,7 +151,7 @@ class Consumer:
                 time.monotonic() - self._down_since,
             )
             self._down_since = None
-        self._backoff = 0.0
+        self.backoff.reset()
         self.state = State.COMMIT_FAILING if self.committer.failures else State.READING
         return False
 
@@ -181,7 +179,7 @@ class Consumer:
     def _wait_for_redis(self) -> bool:
         self.stream.drop()
         self.committer.commit_now()
-        self._back_off(0.1)
+        self.backoff.wait(0.1)
         self.state = State.RECOVERING
         return False
 
@@ -190,7 +188,7 @@ class Consumer:
         reading (the committer says so once it has landed); failure backs off again."""
         self.committer.commit_now()
         self.committer.acknowledge(self.stream)
-        self._backoff = 0.0
+        self.backoff.reset()
         self.state = State.READING
         return False
 
@@ -201,7 +199,7 @@ class Consumer:
             self.state = State.RECOVERING
         else:
             self.state = State.COMMIT_FAILING
-        wait = self._next_backoff(0.5)
+        wait = self.backoff.next(0.5)
         log.error(
             "consumer %s: commit of %d rows failed (%s); they stay unacknowledged, retrying "
             "in %.1f s (attempt %d)",
@@ -211,7 +209,7 @@ class Consumer:
             wait,
             self.committer.failures,
         )
-        self._sleep(wait)
+        self.backoff.sleep(wait)
 
     def _redis_lost(self, exc: Exception) -> None:
         if self._down_since is None:
@@ -229,20 +227,6 @@ class Consumer:
         self._down_since = time.monotonic()
         self.state = State.REDIS_DOWN
 
-    def _back_off(self, floor: float) -> None:
-        self._sleep(self._next_backoff(floor))
-
-    def _next_backoff(self, floor: float) -> float:
-        """Twice as long as last time: at least `floor`, at most BACKOFF_CAP seconds."""
-        self._backoff = min(BACKOFF_CAP, max(floor, self._backoff * 2))
-        return self._backoff
-
-    def _sleep(self, seconds: float) -> None:
-        """Wait, waking early to stop."""
-        deadline = time.monotonic() + seconds
-        while not self.stop.requested and time.monotonic() < deadline:
-            time.sleep(min(0.1, deadline - time.monotonic()))
-
     # -- steps -------------------------------------------------------------------------------
 
     def _read_new(self) -> int:
@@ -259,10 +243,13 @@ class Consumer:
                 # Nothing new right now is what --drain waits for: ask without blocking (a
                 # 100 ms BLOCK here cost every drain 0.1-0.2 s at its end).
                 block = None
-            entries = self.stream.read(">", s.read_count, block)
+            entries = self.stream.read(">", self.stream.count, block)
         if len(entries) == s.read_count and not self.stop.requested:
             self.stream.send_ahead()
         self.intake.take(entries, {})
+        self.stream.fit_count(self.intake.largest)
+        if self.intake.oversized:
+            self.committer.acknowledge(self.stream)  # their dead letters now, not with the batch
         return len(entries)
 
     def _flush(self) -> None:
@@ -335,64 +322,3 @@ class Consumer:
             self.stream.drop()
             self.intake.shutdown()
             self.committer.shutdown()
-
-
-def _pause_gc() -> bool:
-    """Ingest allocates millions of short-lived, acyclic objects (reply lists, row tuples): the
-    cyclic collector's passes over the batch in hand cost throughput (a pass every 700
-    allocations, Python's default: -20 %; every 50,000: -2 % median, 0-13 % over 7 alternating
-    runs of bench/ingest.py). Freeze what start-up allocated and turn automatic collection off;
-    the loop collects every GC_EVERY seconds instead. Returns whether it was on."""
-    was_on = gc.isenabled()
-    gc.freeze()
-    gc.disable()
-    return was_on
-
-
-def _arrow_from_malloc() -> None:
-    """Arrow's buffers (the JSON reader's, the batch tables') from the C allocator: mimalloc,
-    Arrow's default, keeps freed pages, and ingest peaked ~55 MB higher with it at the same
-    speed (bench/ingest.py, 4 alternating runs: 406 vs 350 MB)."""
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
-
-
-def run(settings: Settings, drain: bool = False, install_signals: bool = True) -> Stats:
-    """Entry point of `logs ingest`."""
-    # Off from here, not only in Consumer.run: the imports below (Redis, Arrow, Delta, then
-    # Polars) allocate enough for the collector to cost them ~10 % too.
-    gc_was_on = _pause_gc()
-    try:
-        url = resolve_url(settings)  # no URL and no embedded server: nothing to wait for
-        down = None
-        try:
-            connect(url, settings.block_ms).close()
-        except RedisRefused:
-            raise
-        except RedisUnavailable as exc:
-            if drain:
-                raise  # scripts want an answer now
-            down = exc
-        stop = StopSignal(on_first=_stopping)
-        if install_signals:
-            stop.install()
-        _arrow_from_malloc()
-        consumer = Consumer(settings, drain=drain, stop=stop)
-        if down is not None:
-            log.warning("%s; waiting for it, retrying with backoff (--drain exits 3)", down)
-            consumer.start_without_redis()
-        if settings.metrics_port is None:
-            return consumer.run()
-        from ingest.consume import metrics
-
-        server = metrics.serve(settings.metrics_port, settings, lambda: consumer.stats)
-        consumer.on_commit = server.on_commit
-        log.info("consumer %s: metrics on %s/metrics", settings.consumer, server.url)
-        try:
-            return consumer.run()
-        finally:
-            server.close()
-    finally:
-        if gc_was_on:
-            gc.enable()

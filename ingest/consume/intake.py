@@ -102,6 +102,11 @@ class Intake:
         self.stats = stats
         self.batch = Batch()
         """The batch being filled."""
+        self.oversized: list[DeadLetter] = []
+        """Entries over max_entry_bytes, kept out of the batch: their dead letters are written
+        (and they are acknowledged) at once, not held until the batch commits."""
+        self.largest = 0
+        """The largest of them in the last `take` (the loop reads fewer at a time after one)."""
         self._pool: ThreadPoolExecutor | None = None
 
     # -- filling the batch -------------------------------------------------------------------
@@ -121,7 +126,7 @@ class Intake:
         add_json, add_fielded, add_text = batch.json.append, batch.fielded.append, batch.text.append
         batch.ids.extend([entry[0] for entry in entries])
         lanes_before = len(batch.json) + len(batch.fielded) + len(batch.text)
-        nbytes = 0
+        nbytes = largest = 0
         for entry in entries:
             entry_id, fields = entry
             if deliveries and deliveries.get(entry_id, 0) >= limit:
@@ -150,10 +155,19 @@ class Intake:
             try:
                 rows.extend(self.decode_one(entry_id, fields))
             except BadEntry as exc:
-                dead.append((entry_id, fields or [], exc.reason))
+                size = sum(map(len, fields or []))
+                if size > max_bytes:
+                    self.oversized.append((entry_id, fields or [], exc.reason))
+                    largest = max(largest, size)
+                else:
+                    dead.append((entry_id, fields or [], exc.reason))
                 continue
             nbytes += sum(map(len, fields))  # type: ignore[arg-type]
         batch.nbytes += nbytes
+        self.largest = largest
+        if largest:
+            apart = {letter[0] for letter in self.oversized}
+            batch.ids = [i for i in batch.ids if i not in apart]
         batch.lane_count += len(batch.json) + len(batch.fielded) + len(batch.text) - lanes_before
         # Decode on a decode thread while we read on.
         if len(batch.json) >= DECODE_CHUNK:

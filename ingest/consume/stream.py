@@ -28,6 +28,10 @@ DeadLetter = tuple[bytes, list[bytes], str]
 """An entry that cannot become a row: its id, its fields, why."""
 
 ACK_CHUNK = 10_000
+LARGE_READ_BYTES = 32 * 1024 * 1024
+"""After an oversized entry, reads ask for as many entries as this many bytes of its size would
+hold (at least one), then twice as many each read: a run of huge entries is read one or two at
+a time instead of `read_count` at once (and with no read sent ahead)."""
 READ_AHEAD = 2
 """XREADGROUP calls kept in flight while the stream has more: Redis serves one while we parse
 the other, instead of each side waiting for the other."""
@@ -52,6 +56,8 @@ class GroupStream:
         """...and how many of their replies are still to be read."""
         self.untrimmed = 0
         """Entries acknowledged since the last trim."""
+        self.count = settings.read_count
+        """COUNT of the next read (`fit_count`)."""
 
     # -- the connection ----------------------------------------------------------------------
 
@@ -101,6 +107,15 @@ class GroupStream:
             args += ["BLOCK", block]
         reply = self.client().execute_command("XREADGROUP", *args, "STREAMS", self.stream, after)
         return reply[0][1] if reply else []  # one stream per call
+
+    def fit_count(self, largest: int) -> None:
+        """The next read's COUNT, after a read whose largest oversized entry had `largest`
+        bytes (0: none)."""
+        full = self.settings.read_count
+        if largest:
+            self.count = max(1, min(full, LARGE_READ_BYTES // largest))
+        elif self.count < full:
+            self.count = min(full, self.count * 2)
 
     def send_ahead(self) -> None:
         """A full read means more is waiting: keep READ_AHEAD reads (no BLOCK) queued on the
@@ -187,11 +202,29 @@ class GroupStream:
     # -- acknowledging -----------------------------------------------------------------------
 
     def dead_letter(self, letters: list[DeadLetter], now_ms: str) -> None:
-        """XADD each letter to the dead-letter stream, pipelined."""
-        pipe = self.client().pipeline(transaction=False)
-        for entry_id, fields, reason in letters:
-            pipe.xadd(self.settings.dlq_stream, _dead_letter(entry_id, fields, reason, now_ms))
-        pipe.execute()
+        """XADD each letter to the dead-letter stream, pipelined, packed by hand: redis-py's
+        packer copies every argument into one buffer, which for a 64 MiB entry is 64 MiB more."""
+        key = self.settings.dlq_stream.encode()
+        chunks = _pack_xadds(key, [_dead_letter(*letter, now_ms) for letter in letters])
+        import redis
+
+        pool = self.client().connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command(chunks)
+            failure = None
+            for _ in letters:  # read every reply, so the connection stays in step
+                try:
+                    conn.read_response()
+                except redis.ResponseError as exc:
+                    failure = failure or exc
+            if failure is not None:
+                raise failure
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
 
     def acknowledge(self, ids: list[bytes]) -> None:
         """XACK `ids`, sent now, replies read later (`collect_acks`): Redis applies them while we
@@ -257,6 +290,27 @@ def _pack_xack(stream: bytes, group: bytes, ids: list[bytes]) -> bytes:
     return b"".join(out)
 
 
+def _pack_xadds(key: bytes, letters: list[dict[bytes, bytes]]) -> list[bytes]:
+    """XADD key * field value ... for each letter, in the wire protocol. Small pieces are
+    joined; a large value goes out as its own chunk, never copied."""
+    chunks: list[bytes] = []
+    small: list[bytes] = []
+    for letter in letters:
+        small.append(
+            b"*%d\r\n$4\r\nXADD\r\n$%d\r\n%b\r\n$1\r\n*\r\n" % (3 + 2 * len(letter), len(key), key)
+        )
+        for field, value in letter.items():
+            small.append(b"$%d\r\n%b\r\n$%d\r\n" % (len(field), field, len(value)))
+            if len(value) > 65536:
+                chunks.append(b"".join(small))
+                chunks.append(value)
+                small = [b"\r\n"]
+            else:
+                small.append(value + b"\r\n")
+    chunks.append(b"".join(small))
+    return chunks
+
+
 def _id_tuple(raw: bytes) -> tuple[int, int]:
     ms, _, seq = raw.decode().partition("-")
     return int(ms), int(seq or 0)
@@ -270,8 +324,12 @@ def before(entry_id: bytes) -> bytes:
     return f"{ms - 1}-18446744073709551615".encode()
 
 
-def _dead_letter(entry_id: bytes, fields: list[bytes], reason: str, now: str) -> dict[Any, Any]:
-    letter: dict[Any, Any] = {b"reason": reason, b"stream_id": entry_id, b"failed_at": now}
+def _dead_letter(entry_id: bytes, fields: list[bytes], reason: str, now: str) -> dict[bytes, bytes]:
+    letter = {
+        b"reason": reason.encode("utf-8", "backslashreplace"),
+        b"stream_id": entry_id,
+        b"failed_at": now.encode(),
+    }
     for i in range(0, len(fields) - 1, 2):
         key = fields[i]
         letter[b"orig:" + key if key in letter else key] = fields[i + 1]

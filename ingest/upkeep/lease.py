@@ -10,7 +10,8 @@ to Redis as `<stream>:scheduler:state`, where `logs status` on a host without th
 - `jobs`: job name (present once it ran) -> `last_run` (RFC 3339 UTC start of the last run),
   `outcome` (`ok` or `error`), `duration_s`, `summary` (what it did), `error` (message or
   null), `runs` and `failures` (counts since the state file was created), `next_run` (RFC 3339
-  UTC or null).
+  UTC; null once the scheduler stopped: a crashed one leaves it, `logs status` then shows `-`
+  as nobody holds the lease).
 - `rollup_dirty`: hours (`YYYY-MM-DD/HH`) whose rollups are stale, as of the last job run.
 - `updated_at`: RFC 3339 UTC time of the last write.
 """

@@ -1,7 +1,9 @@
 """Retention and table maintenance.
 
 Raw partitions older than `retention_days` and rollup partitions older than
-`rollup_retention_days` leave their tables in one commit each. Files no snapshot needs any more
+`rollup_retention_days` leave their tables in one commit each. Rollups outlive raw data, so a
+day about to leave the raw table that no rollup holds yet (late data) is rolled up first, its
+hours and the day, from its still complete raw rows. Files no snapshot needs any more
 are deleted from disk by vacuum only once they are older than `vacuum_retention_hours`, so
 queries on an older snapshot keep working. Then a checkpoint per changed table and cleanup of
 expired Delta log entries, and spill files left by crashed compactions.
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING
 from ingest.errors import DataUnavailable
 from ingest.lake import layout
 from ingest.lake.location import Lake, lake_of
-from ingest.upkeep import rollup
+from ingest.upkeep import rollup, rollup_state
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -38,6 +40,10 @@ class MaintainReport:
     dry_run: bool = False
     expired: dict[str, list[str]] = field(default_factory=dict)
     """Table -> partitions (`DATE/HH` or `DATE`) removed by retention."""
+    rolled_up: list[str] = field(default_factory=list)
+    """Days (`DATE`) retention rolled up before deleting their raw hours: none had a rollup."""
+    rolled_up_hours: int = 0
+    """Hourly partitions computed for them (with dry_run: their raw hours)."""
     vacuumed: dict[str, int] = field(default_factory=dict)
     """Table -> files deleted from disk (or that would be, with dry_run)."""
     checkpoints: list[str] = field(default_factory=list)
@@ -48,10 +54,15 @@ class MaintainReport:
         raw = self.expired.get(layout.LOGS_TABLE, [])
         rollups = sum(len(v) for k, v in self.expired.items() if k != layout.LOGS_TABLE)
         files = sum(self.vacuumed.values())
-        text = (
-            f"retention {verb} {len(raw)} raw hours and {rollups} rollup partitions; "
-            f"vacuum {verb} {files} files"
-        )
+        text = f"retention {verb} {len(raw)} raw hours and {rollups} rollup partitions"
+        if self.rolled_up:
+            days = len(self.rolled_up)
+            text += (
+                f" ({'would first roll up' if self.dry_run else 'first rolled up'} {days} "
+                f"day{'s' if days > 1 else ''} without rollups: {self.rolled_up_hours} hours, "
+                f"{days} daily)"
+            )
+        text += f"; vacuum {verb} {files} files"
         if self.checkpoints:
             text += f"; checkpointed {', '.join(self.checkpoints)}"
         return text
@@ -72,16 +83,21 @@ def maintain(
     lake = lake_of(where)
     started = time.monotonic()
     report = MaintainReport(dry_run=dry_run)
-    tables = {name: t for name in TABLES if (t := _open(lake, name)) is not None}
+    tables = _open_all(lake)
     if retention:
         limits = {
             layout.LOGS_TABLE: retention_days,
             layout.ROLLUPS_HOURLY: rollup_retention_days,
             layout.ROLLUPS_DAILY: rollup_retention_days,
         }
+        cutoffs = {
+            name: rollup.retention_cutoff(days, now).strftime("%Y-%m-%d")
+            for name, days in limits.items()
+        }
+        if _roll_up_first(lake, tables, cutoffs, report):
+            tables = _open_all(lake)  # the rollup tables moved, or were just created
         for name, table in tables.items():
-            cutoff = rollup.retention_cutoff(limits[name], now).strftime("%Y-%m-%d")
-            expired = _expire(table, cutoff, dry_run)
+            expired = _expire(table, cutoffs[name], dry_run)
             if expired:
                 report.expired[name] = expired
         if not dry_run:
@@ -96,6 +112,10 @@ def maintain(
     report.seconds = time.monotonic() - started
     log.debug("maintain: %s in %.1f s", report.summary(), report.seconds)
     return report
+
+
+def _open_all(lake: Lake) -> dict[str, DeltaTable]:
+    return {name: t for name in TABLES if (t := _open(lake, name)) is not None}
 
 
 def _open(lake: Lake, name: str) -> DeltaTable | None:
@@ -128,13 +148,37 @@ def _expire(table: DeltaTable, cutoff: str, dry_run: bool) -> list[str]:
     return expired
 
 
+def _roll_up_first(
+    lake: Lake, tables: dict[str, DeltaTable], cutoffs: dict[str, str], report: MaintainReport
+) -> bool:
+    """Roll up the days retention is about to delete that rollups_daily does not hold (and
+    would keep: not past rollup retention). Their raw rows are complete: retention deletes a
+    date whole, after this. A day that has a rollup is left alone, as `logs rollup` does: its
+    raw rows may be only late ones arrived after the date was deleted. True if it wrote."""
+    raw = tables.get(layout.LOGS_TABLE)
+    if raw is None:
+        return False
+    daily = tables.get(layout.ROLLUPS_DAILY)
+    rolled = {p[0] for p in _partitions(daily)} if daily is not None else set()
+    floor, cutoff = cutoffs[layout.ROLLUPS_DAILY], cutoffs[layout.LOGS_TABLE]
+    hours = sorted(p for p in _partitions(raw) if floor <= p[0] < cutoff and p[0] not in rolled)
+    report.rolled_up = sorted({date for date, _ in hours})
+    if not hours or report.dry_run:
+        report.rolled_up_hours = len(hours)
+        return False
+    done = rollup.rollup(lake, days=set(report.rolled_up), rebuild=True)
+    report.rolled_up_hours = len(done.hours)
+    log.debug("maintain: rolled up %s before retention: %s", report.rolled_up, done.summary())
+    return True
+
+
 def _forget(lake: Lake, expired: dict[str, list[str]]) -> None:
     """Keep the rollup state in step with the tables (compaction's record is the file names:
     it leaves with the files)."""
     if layout.ROLLUPS_HOURLY in expired:
-        rollup.forget(lake, "hourly", expired[layout.ROLLUPS_HOURLY])
+        rollup_state.forget(lake, "hourly", expired[layout.ROLLUPS_HOURLY])
     if layout.ROLLUPS_DAILY in expired:
-        rollup.forget(lake, "daily", expired[layout.ROLLUPS_DAILY])
+        rollup_state.forget(lake, "daily", expired[layout.ROLLUPS_DAILY])
 
 
 def _vacuum(lake: Lake, table: DeltaTable, retention_hours: float, dry_run: bool) -> int:

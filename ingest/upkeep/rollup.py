@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +34,6 @@ from ingest.lake.schema import (
 )
 from ingest.lake.state import HourFiles
 from ingest.upkeep.locks import lake_lock
-from ingest.upkeep.rollup_state import forget as forget  # re-exported: maintain uses it
 from ingest.upkeep.rollup_state import load_state, save_state
 from ingest.upkeep.rollup_state import stale_hours as stale_hours  # status, scheduler
 
@@ -77,6 +76,7 @@ def rollup(
     ended_before: datetime | None = None,
     rebuild: bool = False,
     retention_days: int | None = None,
+    days: Collection[str] | None = None,
     progress: Progress | None = None,
 ) -> RollupReport:
     """Recompute the dirty hourly and daily partitions.
@@ -85,7 +85,8 @@ def rollup(
     that ended by then (the scheduler leaves the open hour alone); `rebuild` ignores the state
     and recomputes every selected partition. Days older than `retention_days` are never
     recomputed: their raw rows are (being) deleted, so late rows there would turn complete
-    rollups into partial ones.
+    rollups into partial ones. `days` (`YYYY-MM-DD`) selects exactly those days and their hours,
+    whatever their age and the other filters: retention names days no rollup holds yet, whole.
     """
     lake = lake_of(where)
     started = time.monotonic()
@@ -110,6 +111,8 @@ def rollup(
             oldest = retention_cutoff(retention_days)
 
         def keep(start: datetime, end: datetime) -> bool:
+            if days is not None:
+                return f"{start:%Y-%m-%d}" in days
             return (
                 (since is None or end > since)
                 and (ended_before is None or end <= ended_before)

@@ -21,16 +21,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ingest import keys
 from ingest.config import Settings
 from ingest.lake.location import Lake, lake_of
 from ingest.signals import StopSignal
 from ingest.upkeep.lease import Lease, StateFile, iso
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("logs.scheduler")
 
@@ -170,10 +167,10 @@ def _scrubbed(text: str, settings: Settings) -> str:
 
 
 def _rollup_dirty(lake: Lake) -> list[str] | None:
-    from ingest.upkeep import rollup
+    from ingest.upkeep import rollup_state
 
     try:
-        return rollup.stale_hours(lake)
+        return rollup_state.stale_hours(lake)
     except Exception:  # only a report: never fail a job over it
         return None
 
@@ -264,11 +261,12 @@ def run(settings: Settings, install_signals: bool = True) -> StopResult:
             time.sleep(0.05)
         still = jobs.running is not None
         if leading:
+            # Recorded before the lease goes: a standby that takes it then records its own.
+            state.update(_stopped)
             try:
                 lease.release()
             except Exception as exc:  # the lease then simply expires
                 log.warning("scheduler %s: could not release the lease: %s", holder, exc)
-            state.update(lambda st: st.update(lease={**st.get("lease", {}), "holder": None}))
         log.info(
             "scheduler %s: stopped%s",
             holder,
@@ -307,17 +305,28 @@ def _lead(
 def _record_next_runs(
     sched: Any, state: StateFile, known: dict[str, str | None]
 ) -> dict[str, str | None]:
-    """Keep `next_run` of the jobs on record current (a job appears once it has run)."""
+    """Keep `next_run` of the jobs on record current. A job appears on record once it has run,
+    so what is returned is what got recorded: a job not there yet is tried again next time."""
     upcoming = {job.id: iso(job.next_run_time) for job in sched.get_jobs()}
-    if upcoming != known:
+    if upcoming == known:
+        return known
+    recorded: dict[str, str | None] = {}
 
-        def change(st: dict[str, Any]) -> None:
-            for name, when in upcoming.items():
-                if name in st["jobs"]:
-                    st["jobs"][name]["next_run"] = when
+    def change(st: dict[str, Any]) -> None:
+        for name, when in upcoming.items():
+            if name in st["jobs"]:
+                st["jobs"][name]["next_run"] = recorded[name] = when
 
-        state.update(change)
-    return upcoming
+    state.update(change)
+    return recorded
+
+
+def _stopped(state: dict[str, Any]) -> None:
+    """Nobody runs jobs now: no holder, and no next runs (`logs status` would show a time that
+    goes by with nothing happening)."""
+    state["lease"] = {**state.get("lease", {}), "holder": None}
+    for job in state["jobs"].values():
+        job["next_run"] = None
 
 
 def _nightly(text: str) -> tuple[int, int]:
