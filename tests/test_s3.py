@@ -178,6 +178,30 @@ def test_compaction_and_rollups_on_different_hosts_share_their_record(
         assert not any(p.suffix == ".json" for p in state.rglob("*")) if state.exists() else True
 
 
+def test_upkeep_of_a_bucket_needs_only_its_readme_redis_user(
+    env: dict[str, str], s3_env: dict[str, str], redis_proc: RedisProc, tmp_path: Path
+) -> None:
+    """compact, rollup and maintain of a lake in a bucket take their locks in Redis under a
+    user holding only what README's permissions table gives them."""
+    from tests.test_acl import PASSWORD, readme_rules, user
+
+    rules = readme_rules()
+    assert rules["compact"] == rules["rollup"] == rules["maintain"]
+    name = f"upkeep-{tmp_path.name[-8:]}"
+    url = user(redis_proc, name, rules["compact"])
+    host = {**env, **s3_env, "LOGS_DATA_DIR": str(tmp_path / "h"), "LOGS_REDIS_URL": url}
+    try:
+        fill_hour(lake_of(config.load(env=host).settings), closed_hour(3), 0, 400, redeliver=20)  # type: ignore[arg-type]
+        for args in (["compact"], ["rollup"], ["maintain"]):
+            res = run_logs(args, host)
+            assert res.returncode == 0, res.stderr
+            assert b"NOPERM" not in res.stderr and PASSWORD.encode() not in res.stderr
+        assert sql(host, "select sum(count) from rollups_hourly") == [["400"]]
+        assert redis_proc.client().keys("loglake:lake:*") == []  # released
+    finally:
+        redis_proc.client().execute_command("ACL", "DELUSER", name)
+
+
 def test_live_and_since_read_a_bucket_like_a_directory(
     env: dict[str, str], s3_env: dict[str, str], redis_proc: RedisProc, stream: str
 ) -> None:

@@ -82,8 +82,10 @@ def lake_lock(lake: Lake, name: str) -> Iterator[None]:
     finally:
         stop.set()
         renewer.join(timeout=5)
-        with contextlib.suppress(Exception):
+        try:
             client.eval(_RELEASE, 1, key, holder)
+        except Exception as exc:  # noqa: BLE001 - the lock then expires, LOCK_TTL s later
+            log.warning("%s: could not release the lock %s: %s", name, key, exc)
         client.close()
 
 
