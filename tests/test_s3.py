@@ -151,6 +151,48 @@ def test_four_ingest_processes_with_their_own_data_dirs_land_every_entry_once(
     assert sql({**env, **s3_env}, "select count(distinct stream_id) from logs") == [["20000"]]
 
 
+def test_three_hosts_then_compact_and_rollup_answer_like_a_directory(
+    env: dict[str, str], s3_env: dict[str, str], redis_proc: RedisProc, stream: str, tmp_path: Path
+) -> None:
+    """gen -> 3 concurrent `logs ingest --drain` on separate data dirs -> compact (a 4th host)
+    -> rollup --all (a 5th) -> sql, into a fresh bucket and into a directory shared the same
+    way (two consumer groups read the same entries): counts and rollups are the same."""
+    assert run_logs(["gen", "--count", "6000", "--hours", "3", "--seed", "5"], env).returncode == 0
+    lakes = {
+        "dir": {**env, "LOGS_GROUP": "dir", "LOGS_LAKE_URI": str(tmp_path / "shared-lake")},
+        "s3": {**env, **s3_env, "LOGS_GROUP": "s3"},
+    }
+    for group in lakes:
+        redis_proc.client().xgroup_create(stream, group, id="0")
+    answers = {}
+    for name, lake_env in lakes.items():
+        hosts = [{**lake_env, "LOGS_DATA_DIR": str(tmp_path / f"{name}-{i}")} for i in range(5)]
+        procs = [
+            spawn_logs(["ingest", "--drain"], {**h, "LOGS_BATCH_ROWS": "500"}) for h in hosts[:3]
+        ]
+        try:
+            for proc in procs:
+                _, err = proc.communicate(timeout=240)
+                assert proc.returncode == 0, err
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+        compact = run_logs(["compact"], hosts[3])
+        assert compact.returncode == 0 and b"compacted" in compact.stderr, compact.stderr
+        rollup = run_logs(["rollup", "--all"], hosts[4])
+        assert rollup.returncode == 0, rollup.stderr
+        answers[name] = [
+            sql(hosts[0], "select count(*), count(distinct stream_id) from logs"),
+            sql(hosts[1], "select sum(count), sum(error_count) from rollups_hourly"),
+            sql(hosts[2], "select * from rollups_hourly order by all"),
+            sql(hosts[3], "select * from rollups_daily order by all"),
+            sql(hosts[4], "select level, service, count(*) from logs group by all order by all"),
+        ]
+    assert answers["s3"][0] == [["6000", "6000"]] and answers["s3"][1][0][0] == "6000"
+    assert answers["s3"] == answers["dir"]
+
+
 def test_compaction_and_rollups_on_different_hosts_share_their_record(
     env: dict[str, str], s3_env: dict[str, str], tmp_path: Path
 ) -> None:
