@@ -1,7 +1,7 @@
 """Ingest throughput: the raw XREADGROUP+XACK ceiling vs `logs ingest --drain`, in one run.
 
     uv run python bench/ingest.py [--count 500000] [--shapes json,fields,text] [--repeat 1]
-                                  [--vs ../other-checkout]
+                                  [--vs ../other-checkout] [--lake s3]
 
 For each entry shape: prefill a private redis-server (loopback, no persistence) with N
 generated entries; read them all with a bare consumer (hiredis, COUNT 10000, raw replies, no
@@ -20,6 +20,10 @@ moves far less than wall time on a shared machine, so it is the figure to compar
 
 `--vs DIR` compares commits in one run: DIR is another checkout (with its own `uv sync`), whose
 `logs ingest` drains the same entries right after this checkout's, pair by pair.
+
+`--lake s3` drains the same entries twice per run, into a local directory and into a bucket on
+a local S3 server (moto in server mode, tests/s3server.py), and prints the bucket's rate as a
+share of the directory's: the cost of object storage for one ingest process.
 
 Shapes: `json` (one field holding a JSON object), `fields` (a field per column), `text` (one
 plain-text field: RFC 3164 syslog, NCSA combined access logs and `time LEVEL service: message`
@@ -105,7 +109,13 @@ def ceiling(
 
 
 def run_ingest(
-    port: int, server: int, stream: str, group: str, data_dir: Path, checkout: Path = ROOT
+    port: int,
+    server: int,
+    stream: str,
+    group: str,
+    data_dir: Path,
+    checkout: Path = ROOT,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[int, float, float, int, str]:
     """`logs ingest --drain` in a process of its own: entries, seconds (as it reports them), CPU
     seconds (its own and redis-server's, pid `server`), its peak RSS (MB), its last line."""
@@ -115,6 +125,7 @@ def run_ingest(
         "LOGS_GROUP": group,
         "LOGS_DATA_DIR": str(data_dir),
         "PATH": "/usr/bin:/bin",
+        **(extra_env or {}),
     }
     redis_cpu = cpu_seconds(server)
     with tempfile.TemporaryFile() as err_file:
@@ -144,9 +155,17 @@ def main() -> None:
     parser.add_argument("--shapes", default="json,fields,text")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--vs", type=Path, help="another checkout to alternate with")
+    parser.add_argument("--lake", choices=["dir", "s3"], default="dir")
     args = parser.parse_args()
     sides = [("this", ROOT)] + ([("vs", args.vs.resolve())] if args.vs else [])
+    if args.lake == "s3":
+        sides.append(("s3", ROOT))
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    s3 = None
+    if args.lake == "s3":
+        from tests import s3server
+
+        s3 = s3server.start()
     proc, port = start_redis(work)
     client = redis.Redis(port=port, protocol=2)  # RESP2, as the consumer speaks
     rows = []
@@ -168,6 +187,12 @@ def main() -> None:
             for r in range(args.repeat):
                 top, top_cpu = ceiling(client, proc.pid, stream, args.count, f"ceiling{r}")
                 for side, checkout in sides:
+                    lake_env = None
+                    if side == "s3" and s3 is not None:
+                        lake_env = {
+                            **s3.env(),
+                            "LOGS_LAKE_URI": f"s3://{s3.new_bucket()}/lake",
+                        }
                     n, seconds, cpu, rss, line = run_ingest(
                         port,
                         proc.pid,
@@ -175,16 +200,19 @@ def main() -> None:
                         f"ingest{r}{side}",
                         work / f"data-{shape}-{r}-{side}",
                         checkout,
+                        lake_env,
                     )
                     steady = n / (seconds - startup) / top
                     per_entry = (top_cpu / args.count * 1e6, cpu / n * 1e6)
-                    label = shape if side == "this" else f"{shape} vs"
+                    label = shape if side == "this" else f"{shape} {side}"
                     rows.append(
                         (label, top, n / seconds, n / seconds / top, steady, rss, *per_entry)
                     )
                     print(f"{label}: {line}", file=sys.stderr)
     finally:
         proc.kill()
+        if s3 is not None:
+            s3.kill()
         shutil.rmtree(work, ignore_errors=True)
     print(f"entries: {args.count} per shape, 3 event hours, one ingest process")
     print(f"start-up of a drain over an empty stream: {startup:.2f} s (median of 3)")
@@ -198,6 +226,12 @@ def main() -> None:
             f"{shape:9} {top:10,.0f} {rate:10,.0f} {ratio:6.2f} {steady:14.2f} {rss:14} "
             f"{top_us:12.1f} {us:11.1f}"
         )
+    if args.lake == "s3":
+        local = {row[0]: row[2] for row in rows if not row[0].endswith(" s3")}
+        for row in rows:
+            if row[0].endswith(" s3"):
+                base = row[0].removesuffix(" s3")
+                print(f"{base}: bucket/directory ingest rate {row[2] / local[base]:.2f}")
     if args.repeat > 1 or args.vs:
         labels = dict.fromkeys(row[0] for row in rows)
         for label in labels:

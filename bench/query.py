@@ -2,6 +2,7 @@
 same files, in one run.
 
     uv run python bench/query.py [--rows 10000000] [--hours 10] [--repeat 5] [--keep DIR]
+    uv run python bench/query.py --lake s3 [--rows 2000000] [--hours 10] [--repeat 5]
     uv run python bench/query.py --startup [--rounds 31] [--vs DIR] [--bytecode] [--keep DIR]
 
 Builds three lakes of generated rows (DuckDB generates them, deltalake commits them, no
@@ -12,6 +13,10 @@ For each lake and query, times `python -m ingest sql ... -F csv` and the raw Duc
 over the snapshot's file list (no dedup), alternating, and prints medians and ratios.
 Figures, not pass/fail.
 
+`--lake s3` builds the compacted lake twice, in a directory and in a bucket on a local S3
+server (moto in server mode), and times `logs sql` over each for a count, a 1-hour group-by and
+a 10-minute window (`--since/--until`), reading the bucket through a counting proxy
+(bench/s3proxy.py): requests and response bytes per query, and the share of the table's bytes.
 `--startup` measures what a short query pays before DuckDB works: `select count(*) from logs`
 on a small lake (10k rows, 1 hour, 10 commits) and on 200k rows over 4 hours, as `logs sql`
 would print it (the table), against the bare DuckDB process; `logs --version` and `logs
@@ -48,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from ingest.generate import SERVICES  # noqa: E402
 from ingest.lake import layout  # noqa: E402
-from ingest.lake import state as lakestate  # noqa: E402
+from ingest.lake.location import Lake  # noqa: E402
 from ingest.lake.schema import arrow_schema  # noqa: E402
 
 COMMITS = 10
@@ -88,16 +93,19 @@ def generate_sql(first: int, count: int, start: datetime, hours: int, order: str
     """
 
 
-def build(data_dir: Path, variant: str, rows: int, hours: int, start: datetime) -> None:
+def build(
+    data_dir: Path, variant: str, rows: int, hours: int, start: datetime, lake: Lake | None = None
+) -> None:
     import duckdb
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import write_deltalake
 
     from ingest.lake.writer import open_table
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     schema = arrow_schema()
-    table = open_table(layout.table_path(data_dir), schema=schema)
+    where = layout.table_path(data_dir) if lake is None else lake.table_uri()
+    table = open_table(where, schema=schema, lake=lake)
 
     def commit(sql: str) -> None:
         data = con.sql(sql).to_arrow_table().cast(schema)
@@ -111,9 +119,7 @@ def build(data_dir: Path, variant: str, rows: int, hours: int, start: datetime) 
             "SELECT DISTINCT date, hour FROM staged ORDER BY 1, 2"
         ).fetchall():
             commit(f"SELECT * FROM staged WHERE date = '{date}' AND hour = '{hour}' ORDER BY ts")
-        snapshot = lakestate.hours_of(DeltaTable(str(layout.table_path(data_dir))))
-        lakestate.record_compacted(data_dir, {k: list(h.files) for k, h in snapshot.items()})
-        return
+        return  # one file per hour: clean without any record
     per_commit = rows // COMMITS
     for c in range(COMMITS):
         commit(generate_sql(c * per_commit, per_commit, start, hours, ""))
@@ -261,11 +267,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--variants", default="compacted,uncompacted,redelivered")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the lakes here")
+    parser.add_argument("--lake", choices=["dir", "s3"], default="dir")
     parser.add_argument("--startup", action="store_true", help="time start-up (see above)")
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--vs", type=Path, help="another checkout, timed in the same rounds")
     parser.add_argument("--bytecode", action="store_true", help="with cached bytecode")
     args = parser.parse_args()
+    if args.lake == "s3":
+        from bench.query_s3 import main as s3_main
+
+        s3_main(args)
+        return
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-query-"))
     start = datetime(2026, 11, 20, tzinfo=UTC)

@@ -25,7 +25,14 @@ class Settings:
     redis_url: str | None = None
     """Redis URL (`redis://[:password@]host:port/db`). Unset: the embedded server (data/redis)."""
     data_dir: Path = Path("data")
-    """Root of the lake, the embedded Redis files and state."""
+    """This host's folder: the embedded Redis files, spill files, and the lake by default."""
+    lake_uri: str | None = None
+    """Where the lake lives: a directory, or s3://bucket/prefix, az://container/prefix
+    (abfss://container@account.dfs.core.windows.net/prefix), gs://bucket/prefix.
+    Unset: <data_dir>/lake."""
+    storage: tuple[tuple[str, str], ...] = ()
+    """Object-store options from logs.toml `[storage]` (e.g. AWS_REGION, AWS_ENDPOINT_URL);
+    the AWS_*, AZURE_*, GOOGLE_* environment variables are read too and win over it."""
     stream: str = "logs"
     """Redis Stream the producers write to."""
     group: str = "lake"
@@ -114,6 +121,11 @@ class Settings:
     def masked_redis_url(self) -> str:
         return mask_url(self.redis_url) if self.redis_url else "(embedded)"
 
+    @property
+    def lake_location(self) -> str:
+        """The lake's URI or directory as given (default `<data_dir>/lake`)."""
+        return self.lake_uri if self.lake_uri else str(self.data_dir / "lake")
+
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
@@ -147,6 +159,8 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
         return None
     if name == "parsers":
         return _parsers(raw, origin)
+    if name == "storage":
+        return _storage(raw, origin)
     try:
         if name == "data_dir":
             return Path(os.path.expanduser(str(raw)))
@@ -190,6 +204,31 @@ def _parsers(raw: Any, origin: str) -> tuple[tuple[str, str, str | None], ...]:
     return tuple(out)
 
 
+SECRET_WORDS = ("secret", "key", "token", "password", "sas", "credential", "signature")
+"""A storage option whose name holds one of these is a secret: never printed."""
+LAKE_SCHEMES = ("s3", "s3a", "az", "abfs", "abfss", "adl", "azure", "gs", "file")
+
+
+def is_secret_option(name: str) -> bool:
+    lowered = name.lower()
+    if lowered.endswith(("key_id", "_id", "_url", "_endpoint", "endpoint", "region")):
+        return "secret" in lowered
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def _storage(raw: Any, origin: str) -> tuple[tuple[str, str], ...]:
+    """`[storage]`: object-store options, names as deltalake and Polars take them."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: storage must be a table of NAME = value options")
+    out = []
+    for name, value in raw.items():
+        if isinstance(value, dict | list):
+            raise ConfigError(f"{origin}: storage.{name} must be a string, number or boolean")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        out.append((str(name), text))
+    return tuple(out)
+
+
 def _config_path(explicit: str | None, env: dict[str, str]) -> Path | None:
     if explicit:
         return Path(explicit)
@@ -210,8 +249,8 @@ def _read_file(path: Path) -> dict[str, Any]:
     # Sections ([redis], [ingest], [schedule], ...) are for the reader's eye only; [parsers]
     # holds a table per format.
     for key, value in raw.items():
-        if key == "parsers":
-            flat["parsers"] = value
+        if key in ("parsers", "storage"):
+            flat[key] = value
             continue
         items = value.items() if isinstance(value, dict) else [(key, value)]
         for name, v in items:
@@ -238,7 +277,7 @@ def load(
             values[name] = _coerce(name, raw, f"config file {path}")
             sources[name] = f"file {path}"
     for name in FIELDS:
-        if name == "parsers":
+        if name in ("parsers", "storage"):
             continue  # a table: logs.toml only
         var = ENV_PREFIX + name.upper()
         if env.get(var, "") != "":
@@ -298,7 +337,24 @@ def _validate(s: Settings) -> None:
     ):
         if not 0 <= getattr(s, name) <= 65535:
             raise ConfigError(f"{name} must be 0-65535, got {getattr(s, name)}")
+    if s.lake_uri is not None:
+        _check_lake_uri(s.lake_uri)
     if s.redis_url is not None and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
             f"redis_url must start with redis://, rediss:// or unix://, got {mask_url(s.redis_url)}"
         )
+
+
+def _check_lake_uri(uri: str) -> None:
+    if not uri.strip():
+        raise ConfigError("lake_uri must not be empty")
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return  # a directory
+    if scheme.lower() not in LAKE_SCHEMES:
+        raise ConfigError(
+            f"lake_uri: unknown scheme {scheme}:// in {mask_url(uri)}",
+            hint="use a directory, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
+        )
+    if scheme.lower() != "file" and not rest.split("/", 1)[0]:
+        raise ConfigError(f"lake_uri: no bucket or container in {mask_url(uri)}")

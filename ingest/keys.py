@@ -21,6 +21,20 @@ def scheduler_lease(stream: str) -> str:
     return f"{stream}:scheduler:lease"
 
 
+def scheduler_state(stream: str) -> str:
+    """A copy of the scheduler's state file (last job runs), for `logs status` on any host."""
+    return f"{stream}:scheduler:state"
+
+
 def gaps(stream: str, group: str) -> str:
     """What ingest recorded of entries removed before `group` read them (ingest/gaps.py)."""
     return f"{stream}:gaps:{group}"
+
+
+def lake_lock(lake_uri: str, name: str) -> str:
+    """A lock of jobs on a shared lake (compaction, rollups): keyed by the lake, not the
+    stream, since every deployment writing one bucket must agree on it."""
+    import hashlib
+
+    digest = hashlib.sha1(lake_uri.encode()).hexdigest()[:16]
+    return f"loglake:lake:{digest}:{name}:lock"

@@ -26,16 +26,18 @@ JSON keys of `collect()` (stable; `logs status -F json` prints exactly this):
 - `dirty`: `compaction` (hours whose files may hold duplicates or changed since compaction
   rewrote them), `rollup` (hours whose files changed since their hourly rollup was computed,
   or never rolled up). Lists of `YYYY-MM-DDTHH`, oldest first; both include the open hour.
-- `scheduler`: `state_file` (null before the first run of `logs schedule`), `lease_holder` (id of
-  the scheduler running jobs, null when none), `lease_ttl_ms`, `lease_source` (`redis`, or
-  `state file` when Redis is unreachable), `jobs` (list of `name`, `last_run`, `outcome` (`ok`
-  or `error`), `duration_s`, `summary`, `error`, `runs`, `failures`, `next_run`; times RFC 3339
-  UTC).
+- `scheduler`: `state_file` (this host's state file when the jobs come from it; null when none
+  is here or the scheduler's copy in Redis is newer, e.g. it leads on another host and the jobs
+  come from that copy), `lease_holder` (id of the scheduler running jobs, null when none),
+  `lease_ttl_ms`, `lease_source` (`redis`, or `state file` when Redis is unreachable), `jobs`
+  (list of `name`, `last_run`, `outcome` (`ok` or `error`), `duration_s`, `summary`, `error`,
+  `runs`, `failures`, `next_run`; times RFC 3339 UTC).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from ingest.config import Settings, mask_url
 from ingest.errors import one_line
 from ingest.lake import state as lakestate
+from ingest.lake.location import Lake, lake_of
 
 if TYPE_CHECKING:
     import redis
@@ -55,7 +58,7 @@ def collect(settings: Settings, recent_hours: int = RECENT_HOURS) -> dict[str, A
     """One snapshot of everything `logs status` shows."""
     facts: dict[str, Any] = {"generated_at": rfc3339_ms(datetime.now(UTC))}
     facts.update(redis_facts(settings))
-    lake, compaction, rollup = lake_facts(settings.data_dir, recent_hours)
+    lake, compaction, rollup = lake_facts(lake_of(settings), recent_hours)
     facts["lake"] = lake
     facts["dirty"] = {"compaction": compaction, "rollup": rollup}
     facts["scheduler"] = scheduler_facts(settings.data_dir, facts.pop("lease", None))
@@ -108,7 +111,8 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     pipe.xrevrange(settings.stream, count=1)
     pipe.get(keys.scheduler_lease(settings.stream))
     pipe.pttl(keys.scheduler_lease(settings.stream))
-    length, dlq_length, first, last, holder, ttl_ms = pipe.execute()
+    pipe.get(keys.scheduler_state(settings.stream))
+    length, dlq_length, first, last, holder, ttl_ms, recorded = pipe.execute()
     stream = {
         "name": settings.stream,
         "length": length,
@@ -159,6 +163,7 @@ def stream_facts(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         "lease": {
             "holder": _text(holder) if holder else None,
             "ttl_ms": ttl_ms if holder and ttl_ms >= 0 else None,
+            "state": _text(recorded) if recorded else None,  # the scheduler's copy in Redis
         },
     }
 
@@ -193,7 +198,7 @@ def count_through(client: redis.Redis, stream: str, last_id: str) -> int:
 
 
 def lake_facts(
-    data_dir: Path, recent_hours: int = RECENT_HOURS
+    data_dir: Path | Lake, recent_hours: int = RECENT_HOURS
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """The `lake` section, the hours waiting for compaction and those waiting for rollup."""
     lake: dict[str, Any] = {
@@ -212,7 +217,7 @@ def lake_facts(
         return lake, [], []
     from ingest.upkeep.rollup import stale_hours
 
-    compacted = lakestate.load_compacted(data_dir)
+    compacted = lakestate.compacted_of(hours)
     ordered = sorted(hours.values(), key=lambda h: h.key)
     dirty = {h.key for h in ordered if not lakestate.is_clean(h, compacted)}
     stale = set(stale_hours(data_dir))
@@ -266,13 +271,17 @@ def scheduler_facts(data_dir: Path, lease: dict[str, Any] | None = None) -> dict
     }
     if lease is not None:
         out.update(lease_holder=lease["holder"], lease_ttl_ms=lease["ttl_ms"], lease_source="redis")
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
+    local = _state_of(path.read_text if path.exists() else None)
+    shared = _state_of(lambda: (lease or {}).get("state") or "")
+    # The lease moves between hosts: show the newer record, this host's file or the copy the
+    # leading scheduler (maybe on another host) keeps in Redis.
+    if local and (not shared or local.get("updated_at", "") >= shared.get("updated_at", "")):
+        raw = local
+        out["state_file"] = str(path)
+    elif shared:
+        raw = shared
+    else:
         return out
-    if not isinstance(raw, dict):
-        return out
-    out["state_file"] = str(path)
     recorded = raw.get("lease")
     if lease is None and isinstance(recorded, dict):
         out.update(lease_holder=recorded.get("holder"), lease_source="state file")
@@ -284,6 +293,15 @@ def scheduler_facts(data_dir: Path, lease: dict[str, Any] | None = None) -> dict
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _state_of(read: Callable[[], str] | None) -> dict[str, Any] | None:
+    """A scheduler state record (upkeep/lease.py), None when absent or unreadable."""
+    try:
+        raw = json.loads(read()) if read is not None else None
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
 
 
 def _text(value: Any) -> str:

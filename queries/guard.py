@@ -55,7 +55,7 @@ def check(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
         )
 
 
-def translate(exc: duckdb.Error, lake: Path) -> LogsError:
+def translate(exc: duckdb.Error, lake: Path | str) -> LogsError:
     """A DuckDB error -> `logs: error: <DuckDB's message, LINE/caret kept>` + one hint."""
     import duckdb
 
@@ -81,7 +81,7 @@ def translate(exc: duckdb.Error, lake: Path) -> LogsError:
     return QueryError(text, hint=VIEWS_HINT)
 
 
-def vanished_file(exc: BaseException, lake: Path) -> bool:
+def vanished_file(exc: BaseException, lake: Path | str) -> bool:
     """An IO error on one of our own lake files (deleted between snapshot and read)."""
     import duckdb
 

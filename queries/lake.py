@@ -6,18 +6,24 @@ wrote). In the other hours, a file whose `stream_id` range (from the Delta stati
 overlaps no other file's cannot share an id with them either: one consumer appending in order,
 the common case before compaction. Only the overlapping files are deduplicated
 (`DISTINCT ON (date, hour, stream_id)`).
+
+A local lake's files are named by absolute path and read with `read_parquet` (fastest); a
+remote lake's keep their Delta-relative names and are read through Arrow datasets registered
+in the session (`Scanner`), with the same SQL around them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
 from ingest.errors import DataUnavailable
 from ingest.lake import layout
 from ingest.lake import state as lakestate
+from ingest.lake.location import Lake, lake_of
 from ingest.lake.state import HourFiles
 from queries import deltalog
 from queries.deltalog import AddFile
@@ -39,7 +45,7 @@ Member = tuple[str, int, int, str | None, str | None]
 class Hour(NamedTuple):
     files: HourFiles
     paths: tuple[str, ...]
-    """Absolute paths of the hour's files."""
+    """The hour's files: absolute paths (local lake) or Delta-relative ones (remote lake)."""
     dedup_paths: tuple[str, ...]
     """The subset that may share stream_ids, read deduplicated."""
 
@@ -49,9 +55,12 @@ class Hour(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    root: Path
+    root: Path | str
     hours: dict[str, Hour]
     """`date/hour` -> files; empty when the table does not exist yet."""
+    table: Any = None
+    """The DeltaTable it was read from (None without a table): a remote lake's files are read
+    through its dataset fragments."""
 
     def select(self, window: Window) -> list[Hour]:
         """Hours that can hold rows of `window` (partition pruning), oldest first."""
@@ -63,17 +72,30 @@ class Snapshot(NamedTuple):
         ]
 
 
-def _open(path: Path):  # type: ignore[no-untyped-def]
+def _open(path: Path | str, lake: Lake | None = None):  # type: ignore[no-untyped-def]
     """The DeltaTable at `path`; None when there is no table yet."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
 
+    if lake is not None and not lake.is_local:
+        from ingest.lake.tables import open_delta
+
+        return open_delta(lake, str(path).rsplit("/", 1)[-1])
     try:
         return DeltaTable(str(path))
     except TableNotFoundError:
         return None
     except (DeltaError, OSError) as exc:
         raise DataUnavailable(f"cannot read the table at {path}: {_first_line(exc)}") from None
+
+
+def _root(lake: Lake, table: str) -> Path | str:
+    return lake.table_path(table).resolve() if lake.is_local else lake.table_uri(table)
+
+
+def _name(root: Path | str, relative: str) -> str:
+    """How the read path names a file: absolute path locally, Delta-relative remotely."""
+    return str(root / unquote(relative)) if isinstance(root, Path) else relative
 
 
 def _first_line(exc: BaseException) -> str:
@@ -94,7 +116,11 @@ def add_files(root: Path, con: duckdb.DuckDBPyConnection | None = None) -> list[
         return deltalog.active_files(root, con)
     except deltalog.Unsupported:
         pass
-    table = _open(root)
+    return _adds_of(_open(root), root)
+
+
+def _adds_of(table: Any, root: Path | str) -> list[AddFile] | None:
+    """The add actions of `table` (a DeltaTable; None: no table yet), as deltalake lists them."""
     if table is None:
         return None
     try:
@@ -124,11 +150,23 @@ def add_files(root: Path, con: duckdb.DuckDBPyConnection | None = None) -> list[
     ]
 
 
-def logs_snapshot(data_dir: Path, con: duckdb.DuckDBPyConnection | None = None) -> Snapshot:
+def _snapshot_adds(
+    lake: Lake, table_name: str, con: duckdb.DuckDBPyConnection | None
+) -> tuple[Path | str, Any, list[AddFile] | None]:
+    """(root, DeltaTable or None, add actions) of a table: a local lake's `_delta_log` read
+    directly (no DeltaTable), a remote lake's through deltalake (its DeltaTable is kept: the
+    session reads the files through its dataset fragments)."""
+    root = _root(lake, table_name)
+    if isinstance(root, Path):
+        return root, None, add_files(root, con)
+    table = _open(root, lake)
+    return root, table, _adds_of(table, root)
+
+
+def logs_snapshot(where: Lake | Path, con: duckdb.DuckDBPyConnection | None = None) -> Snapshot:
     """Files of the `logs` table per hour, each hour marked for dedup or not. `con` (the
-    session's) reads a Delta checkpoint, if there is one."""
-    root = layout.table_path(data_dir).resolve()
-    adds = add_files(root, con)
+    session's) reads a local Delta checkpoint, if there is one."""
+    root, table, adds = _snapshot_adds(lake_of(where), layout.LOGS_TABLE, con)
     if adds is None:
         return Snapshot(root, {})
     grouped: dict[str, list[Member]] = {}
@@ -137,9 +175,6 @@ def logs_snapshot(data_dir: Path, con: duckdb.DuckDBPyConnection | None = None) 
         grouped.setdefault(key, []).append(
             (add.path, int(add.records or 0), add.size, add.min_id, add.max_id)
         )
-    # The compaction record only matters for an hour of several files.
-    several = any(len(members) > 1 for members in grouped.values())
-    compacted = lakestate.load_compacted(data_dir) if several else {}
     hours: dict[str, Hour] = {}
     for key, members in grouped.items():
         members.sort()
@@ -151,19 +186,18 @@ def logs_snapshot(data_dir: Path, con: duckdb.DuckDBPyConnection | None = None) 
             sum(m[1] for m in members),
             sum(m[2] for m in members),
         )
-        absolute = {m[0]: str(root / unquote(m[0])) for m in members}
-        recorded = frozenset(compacted.get(key, ()))
-        if not recorded <= set(files.files):
-            recorded = frozenset()  # the record is stale: trust nothing of it
+        absolute = {m[0]: _name(root, m[0]) for m in members}
+        compacted = lakestate.compacted_of({key: files})
+        units = [frozenset(u) for u in lakestate.units_of(files.files) if len(u) > 1]
         overlapping = (
-            set() if lakestate.is_clean(files, compacted) else _overlapping(members, recorded)
+            set() if lakestate.is_clean(files, compacted) else _overlapping(members, units)
         )
         hours[key] = Hour(
             files,
             tuple(absolute[f] for f in files.files),
             tuple(absolute[f] for f in files.files if f in overlapping),
         )
-    return Snapshot(root, hours)
+    return Snapshot(root, hours, table)
 
 
 def _id_bound(stat: str | None) -> tuple[int, int] | None:
@@ -173,17 +207,22 @@ def _id_bound(stat: str | None) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def _overlapping(members: list[Member], unique_together: frozenset[str] = frozenset()) -> set[str]:
+def _overlapping(
+    members: list[Member], unique_together: frozenset[str] | list[frozenset[str]] = frozenset()
+) -> set[str]:
     """Files whose stream-id range touches another file's (all of them when one is unknown).
 
     Parquet min/max are lexicographic: with 13-digit milliseconds they order the millisecond
     part exactly but not the sequence, so each file is taken to cover whole milliseconds
     [ms(min), ms(max)]; files sharing even a boundary millisecond count as overlapping.
-    `unique_together` are files known to share no id (what compaction wrote for the hour):
-    they count as one unit, so a late append with newer ids leaves the hour unduplicated.
+    `unique_together` are files known to share no id (what one compaction run wrote for the
+    hour; one set, or a list of them): each set counts as one unit, so a late append with
+    newer ids leaves the hour unduplicated.
     """
-    units: list[list[Member]] = [[m for m in members if m[0] in unique_together]]
-    units = [u for u in units if u] + [[m] for m in members if m[0] not in unique_together]
+    groups = [unique_together] if isinstance(unique_together, frozenset) else unique_together
+    grouped = set().union(*groups) if groups else set()
+    units: list[list[Member]] = [[m for m in members if m[0] in g] for g in groups]
+    units = [u for u in units if u] + [[m] for m in members if m[0] not in grouped]
     spans: list[tuple[int, int, list[str]]] = []
     for unit in units:
         bounds = [(_id_bound(low), _id_bound(high)) for _, _, _, low, high in unit]
@@ -210,12 +249,24 @@ def _overlapping(members: list[Member], unique_together: frozenset[str] = frozen
     return out
 
 
+def table_snapshot(
+    where: Lake | Path, table: str, con: duckdb.DuckDBPyConnection | None = None
+) -> Snapshot:
+    """Every file of a table's current snapshot, as one pseudo-hour `*` (rollups: no dedup)."""
+    root, dt, adds = _snapshot_adds(lake_of(where), table, con)
+    if adds is None:
+        return Snapshot(root, {})
+    paths = tuple(sorted(_name(root, add.path) for add in adds))
+    return Snapshot(root, {"*": Hour(HourFiles("", "", paths, 0, 0), paths, ())}, dt)
+
+
 def table_files(
-    data_dir: Path, table: str, con: duckdb.DuckDBPyConnection | None = None
+    where: Lake | Path, table: str, con: duckdb.DuckDBPyConnection | None = None
 ) -> list[str]:
-    """Absolute paths of every file in a table's current snapshot (rollups: no dedup needed)."""
-    root = layout.table_path(data_dir, table).resolve()
-    return sorted(str(root / unquote(add.path)) for add in add_files(root, con) or [])
+    """Every file in a table's current snapshot (rollups: no dedup needed): absolute paths
+    (local lake) or Delta-relative ones (remote)."""
+    snap = table_snapshot(where, table, con)
+    return list(snap.hours["*"].paths) if snap.hours else []
 
 
 # -- SQL of the views ---------------------------------------------------------------------------
@@ -260,8 +311,15 @@ def empty_view(columns: list[tuple[str, str, bool]]) -> str:
     return f"SELECT {cols} WHERE false"
 
 
-def logs_sql(hours: list[Hour], window: Window, columns: list[str]) -> str | None:
+Scan = Callable[[list[str] | tuple[str, ...], list[str]], str]
+"""Files (as a Snapshot names them) and partition columns -> a SQL relation reading them."""
+
+
+def logs_sql(
+    hours: list[Hour], window: Window, columns: list[str], reader: Scan | None = None
+) -> str | None:
     """Clean hours read as-is, the others deduplicated; None when there is nothing to read."""
+    read = reader or scan
     cols = ", ".join(quote_ident(c) for c in columns)
     where = window_predicate(window)
     where = f" WHERE {where}" if where else ""
@@ -270,14 +328,14 @@ def logs_sql(hours: list[Hour], window: Window, columns: list[str]) -> str | Non
     clean = [p for h in hours for p in h.paths if p not in skip]
     branches = []
     if clean:
-        branches.append(f"SELECT {cols} FROM {scan(clean, layout.PARTITION_COLUMNS)}{where}")
+        branches.append(f"SELECT {cols} FROM {read(clean, layout.PARTITION_COLUMNS)}{where}")
     if dirty:
         # A redelivered entry decodes to the same row, so its copies share date and hour:
         # keying on them too lets date/hour predicates prune files. DISTINCT ON runs as a hash
         # aggregate, ~3x faster here than QUALIFY row_number() OVER (PARTITION BY ...) = 1.
         branches.append(
             f"SELECT DISTINCT ON (date, hour, stream_id) {cols} "
-            f"FROM {scan(dirty, layout.PARTITION_COLUMNS)}{where}"
+            f"FROM {read(dirty, layout.PARTITION_COLUMNS)}{where}"
         )
     if not branches:
         return None

@@ -2,7 +2,10 @@
 `dead_letters`), optionally locked down so user SQL may read the lake and nothing else.
 
 `logs` shows every stream_id once, is narrowed to a time window by partition pruning plus a
-`ts` filter, and with `live` also holds the entries still in Redis.
+`ts` filter, and with `live` also holds the entries still in Redis. A local lake is read with
+`read_parquet` over the snapshot's files; a remote one (s3://, az://, gs://) through Arrow
+datasets of the same files registered in the connection, which DuckDB's file sandbox does not
+govern: user SQL still reads no file at all.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from typing import TYPE_CHECKING
 from ingest.config import Settings
 from ingest.errors import DataUnavailable
 from ingest.lake import layout
+from ingest.lake.location import Lake, lake_of
 from ingest.lake.schema import (
     LOG_COLUMN_NAMES,
     LOG_COLUMNS,
 )
 from queries import lake
-from queries.lake import Hour
+from queries.lake import Hour, Scan, Snapshot
 from queries.timerange import Window
 from queries.views import DEAD_LETTERS, LAKE_VIEWS, VIEWS
 
@@ -40,12 +44,35 @@ class Session:
     """The connection and what its views were built from. (A plain class: a dataclass costs
     ~0.5 ms to define, at every start-up of `logs sql`.)"""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, lake: Path) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, lake: Path | str, location: Lake | None = None
+    ) -> None:
         self.con = con
         self.lake = lake
-        """Absolute lake directory: the only place user SQL may read."""
+        """Absolute lake directory (the only place user SQL may read), or a remote lake's URI."""
         self.hours: list[Hour] = []
         """Hour partitions of `logs` inside the window (empty when `logs` was not built)."""
+        self.location = location
+        """Where the lake is (remote lakes are read through registered datasets)."""
+        self.registered = 0
+        """Datasets registered so far (their names are numbered)."""
+
+    def reader(self, snapshot: Snapshot) -> Scan:
+        """How this session reads files of `snapshot`: `read_parquet` for a local lake, a
+        registered Arrow dataset of exactly those files for a remote one."""
+        if self.location is None or self.location.is_local or snapshot.table is None:
+            return lake.scan
+        from ingest.lake.datasets import Fragments
+
+        fragments = Fragments(snapshot.table)
+
+        def read(files: list[str] | tuple[str, ...], partitions: list[str]) -> str:
+            self.registered += 1
+            name = f"_lake_files_{self.registered}"
+            self.con.register(name, fragments.subset(files))
+            return lake.quote_ident(name)
+
+        return read
 
 
 def referenced_views(sql: str, con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -112,7 +139,8 @@ def open_session(
     from queries import guard
 
     window = window or Window()
-    lake_dir = layout.lake_dir(settings.data_dir).resolve()
+    location = lake_of(settings)
+    lake_dir: Path | str = location.root.resolve() if location.is_local else location.uri
     con = duckdb.connect(
         ":memory:",
         config={
@@ -124,8 +152,10 @@ def open_session(
     con.execute("SET enable_progress_bar = false")
     con.execute("SET TimeZone = 'UTC'")
     if sandbox:
-        # allowed_directories must be set before external access goes off.
-        con.execute(f"SET allowed_directories = [{lake.quote_literal(str(lake_dir) + '/')}]")
+        # allowed_directories must be set before external access goes off. A remote lake is
+        # read through registered datasets: no directory at all is allowed then.
+        allowed = lake.quote_literal(str(lake_dir) + "/") if location.is_local else ""
+        con.execute(f"SET allowed_directories = [{allowed}]")
         con.execute("SET enable_external_access = false")
     try:
         if check is not None:
@@ -133,7 +163,9 @@ def open_session(
         if views is None:
             views = referenced_views(check, con) if check is not None else VIEWS
         try:
-            session = _build(con, lake_dir, settings, window, set(views), live, read_dead_letters)
+            session = _build(
+                con, lake_dir, location, settings, window, set(views), live, read_dead_letters
+            )
         except duckdb.Error as exc:
             # Our own view SQL failed: a damaged or vanished file, or a table of another shape.
             error = guard.translate(exc, lake_dir)
@@ -150,22 +182,25 @@ def open_session(
 
 def _build(
     con: duckdb.DuckDBPyConnection,
-    lake_dir: Path,
+    lake_dir: Path | str,
+    location: Lake,
     settings: Settings,
     window: Window,
     wanted: set[str],
     live: bool,
     read_dead_letters: bool,
 ) -> Session:
-    session = Session(con, lake_dir)
+    session = Session(con, lake_dir, location=location)
     if layout.LOGS_TABLE in wanted:
         _create_logs(session, settings, window, live)
     for name in (layout.ROLLUPS_HOURLY, layout.ROLLUPS_DAILY):
         if name in wanted:
-            files = lake.table_files(settings.data_dir, name, con)
+            snapshot = lake.table_snapshot(location, name, con)
+            files = list(snapshot.hours["*"].paths) if snapshot.hours else []
             cols = ", ".join(lake.quote_ident(n) for n, _, _ in LAKE_VIEWS[name])
+            read = session.reader(snapshot)
             body = (
-                f"SELECT {cols} FROM {lake.scan(files, _ROLLUP_PARTITIONS[name])}"
+                f"SELECT {cols} FROM {read(files, _ROLLUP_PARTITIONS[name])}"
                 if files
                 else lake.empty_view(LAKE_VIEWS[name])
             )
@@ -183,9 +218,9 @@ def _create_logs(session: Session, settings: Settings, window: Window, live: boo
         from queries import live as live_mod
 
         in_flight = live_mod.live_rows(settings)
-    snapshot = lake.logs_snapshot(settings.data_dir, session.con)
+    snapshot = lake.logs_snapshot(session.location or settings.data_dir, session.con)
     session.hours = snapshot.select(window)
-    body = lake.logs_sql(session.hours, window, LOG_COLUMN_NAMES)
+    body = lake.logs_sql(session.hours, window, LOG_COLUMN_NAMES, session.reader(snapshot))
     if in_flight is not None:
         live_body = _create_live(session, in_flight, snapshot, window)
         body = live_body if body is None else f"{body}\nUNION ALL\n{live_body}"
@@ -205,7 +240,8 @@ def _create_live(session: Session, rows: list[Row], snapshot: lake.Snapshot, win
     cols = ", ".join(lake.quote_ident(c) for c in file_cols)
     conditions = [lake.window_predicate(window)]
     if committed:
-        conditions.append(f"stream_id NOT IN (SELECT stream_id FROM {lake.scan(committed, [])})")
+        read = session.reader(snapshot)
+        conditions.append(f"stream_id NOT IN (SELECT stream_id FROM {read(committed, [])})")
     where = " AND ".join(c for c in conditions if c)
     return (
         f"SELECT {cols}, strftime(ts, '%Y-%m-%d') AS date, strftime(ts, '%H') AS hour "

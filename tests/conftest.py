@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import s3server
 from tests.helpers import RedisProc, start_redis
 
 
@@ -94,3 +95,30 @@ def receiver(redis_proc: RedisProc, tmp_path_factory: pytest.TempPathFactory) ->
 def _fresh_receiver_stream(request: pytest.FixtureRequest, redis_proc: RedisProc) -> None:
     if "receiver" in request.fixturenames:
         redis_proc.client().delete(request.getfixturevalue("receiver").stream)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[s3server.S3Server]:
+    """A moto S3 server (its own process, a free loopback port) for the whole session."""
+    server = s3server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def s3_env(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A fresh bucket: LOGS_LAKE_URI=s3://<bucket>/lake and the AWS_* variables, set in this
+    process and returned for subprocesses."""
+    bucket = s3_server.new_bucket()
+    values = {**s3_server.env(), "LOGS_LAKE_URI": f"s3://{bucket}/lake"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture(params=["dir", "s3"])
+def lake_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Run a test against a lake in a directory and against one in a bucket: {} or s3_env."""
+    if request.param == "dir":
+        return {}
+    return request.getfixturevalue("s3_env")  # type: ignore[no-any-return]

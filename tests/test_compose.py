@@ -128,3 +128,22 @@ def test_the_dockerfile_installs_the_locked_project_and_runs_logs() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "data"} <= set(ignored)
     assert not copied & set(ignored)
+
+
+def test_the_lake_is_in_a_pinned_s3_service_and_ingest_shares_no_disk(
+    compose: dict[str, Any],
+) -> None:
+    """The table lives in the bucket: every ingest replica (on any host) and the scheduler
+    point at it; the data volume holds only a host's scratch."""
+    services = compose["services"]
+    s3 = services["s3"]
+    image, _, tag = s3["image"].partition(":")
+    assert image == "minio/minio" and tag.startswith("RELEASE.")  # pinned, not :latest
+    assert all(p.startswith("127.0.0.1:") for p in s3.get("ports", []))
+    assert services["s3-bucket"]["depends_on"]["s3"]["condition"] == "service_healthy"
+    for name in ("ingest", "scheduler"):
+        env = services[name]["environment"]
+        assert env["LOGS_LAKE_URI"].startswith("s3://loglake/")
+        assert env["AWS_ENDPOINT_URL"] == "http://s3:9000"
+        condition = services[name]["depends_on"]["s3-bucket"]["condition"]
+        assert condition == "service_completed_successfully"

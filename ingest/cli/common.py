@@ -34,6 +34,15 @@ DataDirOpt = Annotated[
         show_default=False,
     ),
 ]
+LakeUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lake-uri",
+        help="The lake: a directory, s3://bucket/prefix, az://container/prefix or "
+        "gs://bucket/prefix [env LOGS_LAKE_URI; default <data dir>/lake]",
+        show_default=False,
+    ),
+]
 RedisUrlOpt = Annotated[
     str | None,
     typer.Option(

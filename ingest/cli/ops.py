@@ -15,6 +15,7 @@ from ingest import status as status_lib
 from ingest.cli.common import (
     DataDirOpt,
     GroupOpt,
+    LakeUriOpt,
     RedisUrlOpt,
     StreamOpt,
     command,
@@ -43,6 +44,7 @@ def status(
         int, typer.Option("--hours", min=0, help="Recent hour partitions to list.")
     ] = status_lib.RECENT_HOURS,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
     group: GroupOpt = None,
@@ -56,7 +58,9 @@ def status(
 
         logs status -F json | jq '.group.lag, .dlq.length'
     """
-    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group)
+    s = settings(
+        ctx, data_dir=data_dir, lake_uri=lake_uri, redis_url=redis_url, stream=stream, group=group
+    )
     facts = status_lib.collect(s, hours)
     if fmt is TableOrJson.json:
         out(json.dumps(facts, indent=2))
@@ -85,6 +89,7 @@ def config(
     ctx: typer.Context,
     fmt: Annotated[TableOrJson, format_option("table")] = TableOrJson.table,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
     group: GroupOpt = None,
@@ -96,7 +101,9 @@ def config(
 
         LOGS_STREAM=app logs config -F json | jq .stream
     """
-    resolved = resolve(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group)
+    resolved = resolve(
+        ctx, data_dir=data_dir, lake_uri=lake_uri, redis_url=redis_url, stream=stream, group=group
+    )
     values: dict[str, dict[str, Any]] = {}
     for name, source in resolved.sources.items():
         value = getattr(resolved.settings, name)
@@ -106,6 +113,10 @@ def config(
             value = mask_url(value)
         elif name == "receive_tokens" and value:
             value = "***"  # secrets are never printed
+        elif name == "storage":
+            value, source = storage_value(resolved)
+        elif name == "lake_uri":
+            value = resolved.settings.lake_location  # the default spelled out
         values[name] = {"value": value, "source": source}
     if fmt is TableOrJson.json:
         out(json.dumps(values, indent=2))
@@ -113,10 +124,33 @@ def config(
     rows = [
         (name, "" if v["value"] is None else str(v["value"]), v["source"])
         for name, v in values.items()
+        if name != "storage"
     ]
+    rows += [(f"storage.{k}", v, src) for k, (v, src) in storage_rows(resolved).items()]
     if resolved.settings.redis_url is None:
         rows = [(n, "(embedded)" if n == "redis_url" else v, src) for n, v, src in rows]
     out_table(("SETTING", "VALUE", "SOURCE"), rows)
+
+
+def storage_rows(resolved: Any) -> dict[str, tuple[str, str]]:
+    """NAME -> (value, source): the object-store options in effect, from logs.toml
+    `[storage]` or the environment (AWS_*, AZURE_*, GOOGLE_*: they win); secrets as ***."""
+    from ingest.lake.location import environment_options, masked
+
+    rows: dict[str, tuple[str, str]] = {}
+    source = resolved.sources.get("storage", "default")
+    for name, value in resolved.settings.storage:
+        rows[name] = (masked(name, value), source)
+    for name, value in environment_options().items():
+        rows[name] = (masked(name, value), f"env {name}")
+    return rows
+
+
+def storage_value(resolved: Any) -> tuple[dict[str, str], str]:
+    """`storage` in `logs config -F json`: {NAME: value} and where the values came from."""
+    rows = storage_rows(resolved)
+    sources = sorted({src if not src.startswith("env ") else "env" for _, src in rows.values()})
+    return {k: v for k, (v, _) in rows.items()}, ", ".join(sources) or "default"
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ import typer
 from ingest.cli.common import (
     DataDirOpt,
     GroupOpt,
+    LakeUriOpt,
     RedisUrlOpt,
     StreamOpt,
     command,
@@ -132,6 +133,7 @@ def sql(
         bool, typer.Option("--no-header", help="csv/tsv without the header line.")
     ] = False,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
     group: GroupOpt = None,
@@ -150,7 +152,9 @@ def sql(
     from queries import render
     from queries.run import output_file, run_sql
 
-    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream, group=group)
+    s = settings(
+        ctx, data_dir=data_dir, lake_uri=lake_uri, redis_url=redis_url, stream=stream, group=group
+    )
     text = _read_sql(query, file)
     chosen = render.pick_format(fmt.value if fmt else None, output, s.format)
     # `-p` yields (name, value) pairs (see _PairsCommand), though typed as strings for Typer.
@@ -194,6 +198,7 @@ def schema(
     ] = None,
     fmt: FormatOpt = None,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
 ) -> None:
     """List the views `logs sql` offers, with their columns and types.
 
@@ -206,7 +211,7 @@ def schema(
     from queries.session import open_session
     from queries.views import VIEWS, VIEWS_HINT
 
-    s = settings(ctx, data_dir=data_dir)
+    s = settings(ctx, data_dir=data_dir, lake_uri=lake_uri)
     if view is not None and view not in VIEWS:
         raise UsageError(f"no view named {view!r}", hint=VIEWS_HINT)
     chosen = render.pick_format(fmt.value if fmt else None, None, s.format)
@@ -260,6 +265,7 @@ def export(
         ),
     ] = None,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
 ) -> None:
     """Export deduplicated log rows to plain Parquet (zstd, µs UTC) for any tool.
 
@@ -272,7 +278,7 @@ def export(
     """
     from queries import export as export_mod
 
-    s = settings(ctx, data_dir=data_dir)
+    s = settings(ctx, data_dir=data_dir, lake_uri=lake_uri)
     if all_rows and (since or until):
         raise UsageError("--all exports everything: leave out --since/--until")
     if not all_rows and since is None:

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, note, settings
+from ingest.cli.common import (
+    DataDirOpt,
+    GroupOpt,
+    LakeUriOpt,
+    RedisUrlOpt,
+    StreamOpt,
+    command,
+    note,
+    settings,
+)
 from ingest.cli.write import producer_client
 
 
@@ -23,6 +32,7 @@ def up(
         bool, typer.Option(help="Also run the scheduler (compaction, rollups, retention).")
     ] = True,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
     group: GroupOpt = None,
@@ -55,6 +65,7 @@ def up(
     s = settings(
         ctx,
         data_dir=data_dir,
+        lake_uri=lake_uri,
         redis_url=redis_url,
         stream=stream,
         group=group,
@@ -68,6 +79,7 @@ def up(
         **os.environ,
         "LOGS_REDIS_URL": url,
         "LOGS_DATA_DIR": str(s.data_dir.resolve()),
+        **({"LOGS_LAKE_URI": s.lake_uri} if s.lake_uri else {}),
         "LOGS_STREAM": s.stream,
         "LOGS_GROUP": s.group,
     }
@@ -158,6 +170,7 @@ def demo(
         int, typer.Option(min=1, max=48, help="Spread them over the last H hours.")
     ] = 6,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
 ) -> None:
@@ -174,6 +187,7 @@ def demo(
 
     from ingest.consume.consumer import Consumer
     from ingest.generate import entries
+    from ingest.lake.location import lake_of
     from ingest.producer import xadd_all
     from ingest.redis_conn import resolve_url
     from ingest.upkeep import compact, rollup
@@ -181,6 +195,7 @@ def demo(
     s = settings(
         ctx,
         data_dir=data_dir,
+        lake_uri=lake_uri,
         redis_url=redis_url,
         stream=stream,
         consumer=f"{socket.gethostname()}-demo",
@@ -214,7 +229,7 @@ def demo(
         )
 
         steps.start("Compacting closed hours")
-        report = compact.compact(s.data_dir, target_file_size=s.target_file_size, grace=0)
+        report = compact.compact(lake_of(s), target_file_size=s.target_file_size, grace=0)
         steps.done(f"compacted {report.summary()}")
 
         steps.start(f"Adding {late:,} late entries to hours already compacted")
@@ -223,14 +238,14 @@ def demo(
             r, s.stream, entries(late, hours=hours - 1, seed=seed + 1, now=now - 3600)
         )
         more = Consumer(s, drain=True).run()
-        report = compact.compact(s.data_dir, target_file_size=s.target_file_size, grace=0)
+        report = compact.compact(lake_of(s), target_file_size=s.target_file_size, grace=0)
         steps.done(
             f"{sent_late:,} late entries ingested ({more.ingested:,} rows); "
             f"recompacted {report.summary()}"
         )
 
         steps.start("Rolling up hours and days")
-        rolled = rollup.rollup(s.data_dir)
+        rolled = rollup.rollup(lake_of(s))
         steps.done(f"rolled up {rolled.summary()}")
     r.close()
     _show_queries(s)

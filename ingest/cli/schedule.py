@@ -17,8 +17,17 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli.common import DataDirOpt, RedisUrlOpt, StreamOpt, command, note, settings
+from ingest.cli.common import (
+    DataDirOpt,
+    LakeUriOpt,
+    RedisUrlOpt,
+    StreamOpt,
+    command,
+    note,
+    settings,
+)
 from ingest.errors import UsageError
+from ingest.lake.location import lake_of
 
 SinceOpt = Annotated[
     str | None,
@@ -99,6 +108,7 @@ def compact(
         ),
     ] = None,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
 ) -> None:
     """Rewrite dirty closed hours as a few large files sorted by time, each entry once.
 
@@ -116,11 +126,15 @@ def compact(
     if since is not None and all_hours:
         raise UsageError("--since and --all are alternatives: pick one")
     s = settings(
-        ctx, data_dir=data_dir, target_file_size=_size(target_file_size), compact_grace=grace
+        ctx,
+        data_dir=data_dir,
+        lake_uri=lake_uri,
+        target_file_size=_size(target_file_size),
+        compact_grace=grace,
     )
     with _progress("compacting") as progress:
         report = compact_mod.compact(
-            s.data_dir,
+            lake_of(s),
             target_file_size=s.target_file_size,
             grace=s.compact_grace,
             since=parse_since(since),
@@ -142,6 +156,7 @@ def rollup(
     hourly_only: Annotated[bool, typer.Option("--hourly", help="Only rollups_hourly.")] = False,
     daily_only: Annotated[bool, typer.Option("--daily", help="Only rollups_daily.")] = False,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
 ) -> None:
     """Bring rollups_hourly and rollups_daily up to date with the raw logs.
 
@@ -156,10 +171,10 @@ def rollup(
 
     if since is not None and all_partitions:
         raise UsageError("--since and --all are alternatives: pick one")
-    s = settings(ctx, data_dir=data_dir)
+    s = settings(ctx, data_dir=data_dir, lake_uri=lake_uri)
     with _progress("rolling up") as progress:
         report = rollup_mod.rollup(
-            s.data_dir,
+            lake_of(s),
             hourly=not daily_only,
             daily=not hourly_only,
             since=parse_since(since),
@@ -176,6 +191,7 @@ def maintain(
         bool, typer.Option("--dry-run", help="Only say what would be deleted.")
     ] = False,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
 ) -> None:
     """Apply retention, vacuum old files, checkpoint the tables.
 
@@ -190,9 +206,9 @@ def maintain(
     """
     from ingest.upkeep import maintain as maintain_mod
 
-    s = settings(ctx, data_dir=data_dir)
+    s = settings(ctx, data_dir=data_dir, lake_uri=lake_uri)
     report = maintain_mod.maintain(
-        s.data_dir,
+        lake_of(s),
         retention_days=s.retention_days,
         rollup_retention_days=s.rollup_retention_days,
         vacuum_retention_hours=s.vacuum_retention_hours,
@@ -220,6 +236,7 @@ def _shown(names: list[str]) -> str:
 def schedule(
     ctx: typer.Context,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
 ) -> None:
@@ -235,7 +252,7 @@ def schedule(
     """
     from ingest.upkeep import scheduler
 
-    s = settings(ctx, data_dir=data_dir, redis_url=redis_url, stream=stream)
+    s = settings(ctx, data_dir=data_dir, lake_uri=lake_uri, redis_url=redis_url, stream=stream)
     started = time.monotonic()
     result = scheduler.run(s)
     note(f"scheduler stopped after {time.monotonic() - started:.0f} s ({result.runs} job runs)")

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ingest.cli.common import DataDirOpt, GroupOpt, RedisUrlOpt, StreamOpt, command, note, settings
+from ingest.cli.common import (
+    DataDirOpt,
+    GroupOpt,
+    LakeUriOpt,
+    RedisUrlOpt,
+    StreamOpt,
+    command,
+    note,
+    settings,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -127,6 +136,7 @@ def ingest(
         ),
     ] = None,
     data_dir: DataDirOpt = None,
+    lake_uri: LakeUriOpt = None,
     redis_url: RedisUrlOpt = None,
     stream: StreamOpt = None,
     group: GroupOpt = None,
@@ -142,6 +152,7 @@ def ingest(
     s = settings(
         ctx,
         data_dir=data_dir,
+        lake_uri=lake_uri,
         redis_url=redis_url,
         stream=stream,
         group=group,

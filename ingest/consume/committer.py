@@ -21,6 +21,7 @@ from ingest.consume.intake import Batch, Intake
 from ingest.consume.stats import Stats
 from ingest.consume.stream import DeadLetter, GroupStream
 from ingest.errors import one_line
+from ingest.lake.location import lake_of
 from ingest.lake.writer import LakeWriter, rows_to_arrow, unique_ids
 
 log = logging.getLogger("logs.ingest")
@@ -48,7 +49,7 @@ class Committer:
         self.stats = stats
         self.chores = chores
         self.on_commit = on_commit
-        self.writer = LakeWriter(settings.data_dir)
+        self.writer = LakeWriter(lake_of(settings))
         self.in_flight: tuple[Future[None], Batch] | None = None
         """The commit running on the commit thread, and its batch."""
         self.to_acknowledge: list[bytes] = []

@@ -31,6 +31,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from ingest import status
 from ingest.config import Settings
 from ingest.lake import layout
+from ingest.lake.location import Lake, lake_of
 
 if TYPE_CHECKING:
     import redis
@@ -240,16 +241,29 @@ def health(metrics: IngestMetrics) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any failure means unreachable
         metrics.drop_redis()
         redis_ok, redis_error = False, f"{type(exc).__name__}: {exc}"
-    lake_error = lake_problem(metrics.settings.data_dir)
+    lake = lake_of(metrics.settings)
+    lake_error = lake_problem(metrics.settings.data_dir) if lake.is_local else remote_problem(lake)
     return {
         "ok": redis_ok and lake_error is None,
         "redis": {"ok": redis_ok, "error": redis_error},
         "lake": {
             "ok": lake_error is None,
             "error": lake_error,
-            "path": str(layout.table_path(metrics.settings.data_dir)),
+            "path": str(lake.table_path()) if lake.is_local else lake.table_uri(),
         },
     }
+
+
+def remote_problem(lake: Lake) -> str | None:
+    """None when a remote lake answers (its logs table's log, or the bucket, can be read)."""
+    from ingest.errors import LogsError
+    from ingest.lake.store import LakeStore
+
+    try:
+        LakeStore(lake).exists(f"{layout.LOGS_TABLE}/_delta_log/_last_checkpoint")
+        return None
+    except LogsError as exc:
+        return str(exc)
 
 
 def lake_problem(data_dir: Path) -> str | None:

@@ -1,24 +1,37 @@
-"""Which hour partitions may hold duplicate `stream_id`s, from the Delta snapshot and a small
-record kept by compaction.
+"""Which hour partitions may hold duplicate `stream_id`s, from the Delta snapshot alone.
 
 An hour is *clean* (no duplicates possible) when it has a single file (one commit never holds
-an id twice) or when its files are exactly the ones compaction wrote for it. Every other hour
-is *dirty*: readers deduplicate it and compaction rewrites it. A missing or stale record only
-makes hours dirty, never wrongly clean.
+an id twice) or when its files are exactly the output of one compaction run. Compaction names
+its files `compacted-<run>-<n>.zstd.parquet`: the record of what it wrote travels with the
+files in the Delta log, so every host reading the table (and every reader: `logs sql`, the
+rollups) agrees on it without any state on one host's disk. Every other hour is *dirty*:
+readers deduplicate it and compaction rewrites it. Files of one run share no id, even after a
+late append joined them: readers treat them as one unit.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest import procs
 from ingest.lake import layout
+from ingest.lake.location import Lake, lake_of
 
-RECORD = "compacted.json"
+COMPACTED_PREFIX = "compacted-"
+_COMPACTED = re.compile(r"(?:^|/)compacted-([0-9a-f]{32})-\d+\.zstd\.parquet$")
+
+
+def compacted_name(run: str, number: int) -> str:
+    """The file name of compaction run `run`'s `number`th output file."""
+    return f"{COMPACTED_PREFIX}{run}-{number:05d}.zstd.parquet"
+
+
+def run_of(path: str) -> str | None:
+    """The compaction run that wrote `path`; None for any other file."""
+    match = _COMPACTED.search(path)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -35,16 +48,12 @@ class HourFiles:
         return f"{self.date}/{self.hour}"
 
 
-def snapshot(data_dir: Path, table: str = layout.LOGS_TABLE) -> dict[str, HourFiles]:
+def snapshot(where: Lake | Path, table: str = layout.LOGS_TABLE) -> dict[str, HourFiles]:
     """`date/hour` -> files of the current snapshot. Empty when the table does not exist yet."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    from ingest.lake.tables import open_delta
 
-    try:
-        dt = DeltaTable(str(layout.table_path(data_dir, table)))
-    except TableNotFoundError:
-        return {}
-    return hours_of(dt)
+    dt = open_delta(lake_of(where), table)
+    return {} if dt is None else hours_of(dt)
 
 
 def hours_of(dt: object) -> dict[str, HourFiles]:
@@ -75,46 +84,41 @@ def hours_of(dt: object) -> dict[str, HourFiles]:
     }
 
 
-def _record_path(data_dir: Path) -> Path:
-    return layout.state_dir(data_dir) / RECORD
+def compacted_of(hours: dict[str, HourFiles]) -> dict[str, list[str]]:
+    """`date/hour` -> its files, for the hours whose files are all one compaction run's."""
+    out = {}
+    for key, hour in hours.items():
+        runs = {run_of(f) for f in hour.files}
+        if len(runs) == 1 and None not in runs:
+            out[key] = list(hour.files)
+    return out
 
 
-def load_compacted(data_dir: Path) -> dict[str, list[str]]:
-    """`date/hour` -> files compaction last wrote for it."""
-    try:
-        return dict(json.loads(_record_path(data_dir).read_text()))
-    except (OSError, ValueError):
-        return {}
+def load_compacted(where: Lake | Path) -> dict[str, list[str]]:
+    """`date/hour` -> files compaction wrote for it, as the latest snapshot says."""
+    return compacted_of(snapshot(where))
 
 
-def record_compacted(data_dir: Path, written: dict[str, list[str]]) -> None:
-    """Remember the files compaction wrote per hour (atomic replace, serialised by a lock)."""
-    with procs.state_lock(layout.state_dir(data_dir), RECORD):
-        current = load_compacted(data_dir)
-        current.update({k: sorted(v) for k, v in written.items()})
-        path = _record_path(data_dir)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(current, sort_keys=True))
-        os.replace(tmp, path)
-
-
-def forget_compacted(data_dir: Path, keys: list[str]) -> None:
-    """Drop hours (deleted by retention) from the record."""
-    with procs.state_lock(layout.state_dir(data_dir), RECORD):
-        current = load_compacted(data_dir)
-        for key in keys:
-            current.pop(key, None)
-        path = _record_path(data_dir)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(current, sort_keys=True))
-        os.replace(tmp, path)
+def units_of(files: tuple[str, ...] | list[str]) -> list[list[str]]:
+    """Files grouped into sets known to share no id: each compaction run's files together,
+    every other file alone."""
+    runs: dict[str, list[str]] = {}
+    alone = []
+    for f in files:
+        run = run_of(f)
+        if run is None:
+            alone.append([f])
+        else:
+            runs.setdefault(run, []).append(f)
+    return [*runs.values(), *alone]
 
 
 def is_clean(hour: HourFiles, compacted: dict[str, list[str]]) -> bool:
     return len(hour.files) <= 1 or sorted(compacted.get(hour.key, ())) == list(hour.files)
 
 
-def dirty_hours(data_dir: Path) -> list[HourFiles]:
+def dirty_hours(where: Lake | Path) -> list[HourFiles]:
     """Hours that may hold duplicates or were changed since compaction last rewrote them."""
-    compacted = load_compacted(data_dir)
-    return [h for h in snapshot(data_dir).values() if not is_clean(h, compacted)]
+    hours = snapshot(where)
+    compacted = compacted_of(hours)
+    return [h for h in hours.values() if not is_clean(h, compacted)]

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.errors import DataUnavailable, flat
 from ingest.lake import layout
+from ingest.lake.errors import storage_error
+from ingest.lake.location import Lake, lake_of
 from ingest.lake.schema import LOG_COLUMN_NAMES, arrow_schema
+from ingest.lake.tables import commit_properties
 from ingest.records import Row
 
 if TYPE_CHECKING:
@@ -64,51 +67,82 @@ def partition_columns(ts: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 def open_table(
-    path: Path,
+    path: Path | str,
     schema: pa.Schema | None = None,
     partition_by: list[str] | None = None,
     create: bool = True,
+    lake: Lake | None = None,
 ) -> DeltaTable:
-    """Open the Delta table at `path`, creating it (empty, typed) when missing."""
+    """Open the Delta table at `path` (a folder or a URI of `lake`), creating it (empty,
+    typed) when missing. Several processes creating it at once end up with one version 0."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
 
+    options = lake.storage_options if lake is not None else None
+    local = isinstance(path, Path) or lake is None or lake.is_local
     for attempt in range(5):
         try:
-            return DeltaTable(str(path))
+            return DeltaTable(str(path), storage_options=options)
         except TableNotFoundError:
             if not create:
                 raise
+        except OSError as exc:  # a missing bucket, refused credentials, no network
+            if lake is None:
+                raise DataUnavailable(f"cannot open table at {path}: {exc}") from exc
+            raise storage_error(exc, lake, "opening the table") from None
         try:
-            path.mkdir(parents=True, exist_ok=True)
-            return DeltaTable.create(
+            if local:
+                Path(path).mkdir(parents=True, exist_ok=True)
+            DeltaTable.create(
                 str(path),
                 schema=schema if schema is not None else arrow_schema(),
                 partition_by=partition_by if partition_by is not None else layout.PARTITION_COLUMNS,
                 mode="ignore",
                 configuration=TABLE_CONFIGURATION,
+                storage_options=options,
             )
+            # Open what storage holds rather than what create() returned: when another
+            # process created the table at the same moment, create()'s object keeps the
+            # metadata of our lost attempt, and every append through it would then fail with
+            # "Metadata changed since last commit" (seen with 4 writers on a fresh bucket).
+            return DeltaTable(str(path), storage_options=options)
         except DeltaError:
             # Another process created it at the same moment: open theirs.
             time.sleep(0.05 * (attempt + 1))
         except OSError as exc:
+            if lake is not None and not local:
+                raise storage_error(exc, lake, "creating the table") from None
             raise DataUnavailable(
                 f"cannot create table at {path}: {exc.strerror or flat(str(exc))}"
             ) from exc
-    return DeltaTable(str(path))
+    return DeltaTable(str(path), storage_options=options)
 
 
 class LakeWriter:
-    """Appends batches of rows to the `logs` table, one Delta commit per call."""
+    """Appends batches of rows to the `logs` table, one Delta commit per call. Many writers
+    (processes, hosts) may append at once: each commit is a conditional put of the next log
+    version, retried on the newer snapshot when another lands first."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = layout.table_path(data_dir)
-        self.table = open_table(self.path)
+    def __init__(self, where: Lake | Path) -> None:
+        self.lake = lake_of(where)
+        self.path = self.lake.table_uri()
+        self.table = open_table(
+            self.lake.table_path() if self.lake.is_local else self.path, lake=self.lake
+        )
 
     def warm(self) -> None:
         """Load Arrow's compute kernels (~35 ms) ahead of a commit that must follow a read
         closely (a consumer recovering its pending list), not inside it."""
         rows_to_arrow([])
+
+    def reload(self) -> None:
+        """Reopen the table from storage (best effort: an unreachable lake keeps the old)."""
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.table = open_table(
+                self.lake.table_path() if self.lake.is_local else self.path, lake=self.lake
+            )
 
     def commit(self, rows: Sequence[Row]) -> int:
         """Write `rows` in one commit; returns the number of hour partitions touched."""
@@ -120,13 +154,27 @@ class LakeWriter:
 
         if data.num_rows == 0:
             return 0
-        write_deltalake(
-            self.table,
-            data,
-            mode="append",
-            partition_by=layout.PARTITION_COLUMNS,
-            writer_properties=_writer_properties(),
-        )
+        from deltalake.exceptions import CommitFailedError
+
+        for attempt in range(2):
+            try:
+                write_deltalake(
+                    self.table,
+                    data,
+                    mode="append",
+                    partition_by=layout.PARTITION_COLUMNS,
+                    writer_properties=_writer_properties(),
+                    commit_properties=commit_properties(),
+                )
+                break
+            except Exception as exc:
+                # The next attempt starts from the table as storage holds it. Writers that
+                # created the table at the same moment can leave a second metadata commit
+                # behind ("Metadata changed since last commit"): appends on a fresh snapshot
+                # go through, so that one is retried here at once.
+                self.reload()
+                if attempt or not isinstance(exc, CommitFailedError):
+                    raise
         return count_hours(data)
 
 

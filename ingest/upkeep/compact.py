@@ -1,9 +1,10 @@
 """Compaction of the `logs` table: each dirty closed hour becomes a few large zstd files, sorted
 by `ts`, each `stream_id` once, swapped in by ONE Delta commit (add the new files, remove
 exactly the files read). Readers see the old file set or the new one, never both; the old
-files stay on disk until vacuum. The commit's files are recorded with lakestate, which is what
-makes the hour clean for readers. The merge runs in bounded memory for any hour size
-(merge.py); its output files and their add actions are compact_files.py's.
+files stay until vacuum. The new files' names say which run wrote them (lakestate), which is
+what makes the hour clean for readers on every host. The merge runs in bounded memory for any
+hour size (merge.py) on local files: a remote lake's hour is downloaded to this host's spill
+folder first. Its output files and their add actions are compact_files.py's.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from ingest import procs
 from ingest.errors import DataUnavailable, UsageError
 from ingest.lake import layout
 from ingest.lake import state as lakestate
+from ingest.lake.location import Lake, lake_of
 from ingest.lake.schema import arrow_schema
 from ingest.lake.state import HourFiles
+from ingest.lake.store import LakeStore
 from ingest.upkeep.compact_files import Written, discard, write_files
+from ingest.upkeep.locks import lake_lock
 from ingest.upkeep.merge import sorted_slices
 
 if TYPE_CHECKING:
@@ -107,7 +111,7 @@ def is_closed(hour: HourFiles, now: datetime, grace: float) -> bool:
 
 
 def plan(
-    data_dir: Path,
+    where: Lake | Path,
     *,
     grace: float,
     since: datetime | None = None,
@@ -116,8 +120,8 @@ def plan(
 ) -> list[HourFiles]:
     """Dirty hours to compact, oldest first: closed ones, or exactly `hour` (closed or not)."""
     now = now or datetime.now(UTC)
-    compacted = lakestate.load_compacted(data_dir)
-    hours = lakestate.snapshot(data_dir)
+    hours = lakestate.snapshot(where)
+    compacted = lakestate.compacted_of(hours)
     if hour is not None:
         key = check_hour_key(hour)
         picked = [hours[key]] if key in hours else []
@@ -129,7 +133,7 @@ def plan(
 
 
 def compact(
-    data_dir: Path,
+    where: Lake | Path,
     *,
     target_file_size: int,
     grace: float,
@@ -141,20 +145,24 @@ def compact(
     slice_bytes: int = SLICE_BYTES,
 ) -> CompactReport:
     """Compact every dirty hour `plan` picks. Hours that lose to a concurrent write are retried
-    a couple of times, then left for the next run. One compaction per data dir at a time."""
+    a couple of times, then left for the next run. One compaction per lake at a time."""
+    lake = lake_of(where)
     started = time.monotonic()
     stop = should_stop or (lambda: False)
     results: dict[str, HourResult] = {}
     conflicts = 0
-    # Serialise compactions of one data dir across processes (CLI and scheduler): delta-rs does
-    # not detect two rewrites of the same files, so the second would only waste the work.
-    with procs.state_lock(layout.state_dir(data_dir), "compact"):
-        todo = [h.key for h in plan(data_dir, grace=grace, since=since, hour=hour, now=now)]
+    # Serialise compactions of one lake across processes and hosts (CLI and scheduler):
+    # delta-rs does not detect two rewrites of the same files, so the second would only waste
+    # the work (readers would deduplicate the two runs' files until the next run).
+    with lake_lock(lake, "compact"):
+        todo = [h.key for h in plan(lake, grace=grace, since=since, hour=hour, now=now)]
         if todo:
             from ingest.lake.writer import open_table
 
-            table = open_table(layout.table_path(data_dir), create=False)
-            spill = spill_root(data_dir) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            table = open_table(
+                lake.table_path() if lake.is_local else lake.table_uri(), create=False, lake=lake
+            )
+            spill = spill_root(lake.scratch) / f"{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             total = len(todo)
             try:
                 for attempt in range(1 + CONFLICT_RETRIES):
@@ -164,7 +172,7 @@ def compact(
                         if stop():
                             break
                         results[key] = compact_hour(
-                            table, data_dir, key, target_file_size, spill, slice_bytes
+                            table, lake, key, target_file_size, spill, slice_bytes
                         )
                         conflicts += results[key].outcome == "conflict"
                         if progress is not None:
@@ -181,38 +189,42 @@ def compact(
 
 def compact_hour(
     table: DeltaTable,
-    data_dir: Path,
+    lake: Lake,
     key: str,
     target_file_size: int,
     spill: Path,
     slice_bytes: int = SLICE_BYTES,
 ) -> HourResult:
-    """Rewrite one hour of the table's latest snapshot in one commit, and record its new files."""
-    from deltalake import CommitProperties
+    """Rewrite one hour of the table's latest snapshot in one commit, under the run's names."""
     from deltalake.exceptions import CommitFailedError, DeltaError
     from deltalake.transaction import RemoveAction
     from polars.exceptions import PolarsError
 
+    from ingest.lake.tables import commit_properties
+
     started = time.monotonic()
     table.update_incremental()
-    hour = lakestate.hours_of(table).get(key)
+    hours = lakestate.hours_of(table)
+    hour = hours.get(key)
     if hour is None:
         return HourResult(key, "vanished")
-    if lakestate.is_clean(hour, lakestate.load_compacted(data_dir)):
+    if lakestate.is_clean(hour, lakestate.compacted_of({key: hour})):
         return HourResult(key, "clean", len(hour.files), len(hour.files), hour.rows, hour.rows)
-    root = Path(table.table_uri.removeprefix("file://"))
+    store = LakeStore(lake)
+    name = layout.LOGS_TABLE
     work = spill / key.replace("/", "T")
     written: list[Written] = []
     committing = False
     try:
-        slices = sorted_slices([str(root / f) for f in hour.files], work, slice_bytes)
-        written = write_files(slices, root, hour, work, target_file_size)
+        sources = _local_copies(lake, store, hour, work)
+        slices = sorted_slices(sources, work, slice_bytes)
+        written = write_files(slices, store, name, hour, work, target_file_size, uuid.uuid4().hex)
         # delta-rs checks no conflicts for a transaction built from file actions, so we do:
         # an append to the hour since our snapshot means "busy, retry later". One landing in
         # the instant between this check and the commit is not lost either (we remove exactly
         # the files we read), it only leaves the hour dirty.
-        if lakestate.hours_of(_latest(root)).get(key) != hour:
-            discard(root, written)
+        if lakestate.hours_of(_latest(lake)).get(key) != hour:
+            discard(store, name, written)
             log.debug("compact %s: the hour changed while we rewrote it; retrying later", key)
             return HourResult(key, "conflict", len(hour.files), rows_before=hour.rows)
         now_ms = int(time.time() * 1000)
@@ -224,21 +236,21 @@ def compact_hour(
             mode="append",
             schema=arrow_schema(),
             partition_by=layout.PARTITION_COLUMNS,
-            commit_properties=CommitProperties(custom_metadata={"loglake": f"compact {key}"}),
+            commit_properties=commit_properties(f"compact {key}"),
         )
     except CommitFailedError as exc:
-        discard(root, written)
+        discard(store, name, written)
         log.warning("compact %s: commit failed (%s); retrying later", key, str(exc).splitlines()[0])
         return HourResult(key, "conflict", len(hour.files), rows_before=hour.rows)
     except (OSError, PolarsError, DeltaError) as exc:
         # Polars reports a full disk as a ComputeError. Files of a commit that was never
         # attempted can go; after an unclear commit error they stay for vacuum to judge.
         if not committing:
-            discard(root, written)
+            discard(store, name, written)
         raise DataUnavailable(f"compacting {key}: {str(exc).splitlines()[0]}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    lakestate.record_compacted(data_dir, {key: [w.action.path for w in written]})
+    table.update_incremental()  # create_write_transaction does not move version() forward
     result = HourResult(
         key,
         "compacted",
@@ -260,20 +272,46 @@ def compact_hour(
     return result
 
 
-def _latest(root: Path) -> DeltaTable:
+def _latest(lake: Lake) -> DeltaTable:
     from deltalake import DeltaTable
 
-    return DeltaTable(str(root))
+    uri = str(lake.table_path()) if lake.is_local else lake.table_uri()
+    return DeltaTable(uri, storage_options=lake.storage_options)
+
+
+def _local_copies(lake: Lake, store: LakeStore, hour: HourFiles, work: Path) -> list[str]:
+    """The hour's files as local paths: in place for a local lake, downloaded for a remote one
+    (the merge reads footers and row groups many times; local reads keep that cheap)."""
+    from urllib.parse import unquote
+
+    if lake.is_local:
+        root = lake.table_path()
+        return [str(root / f) for f in hour.files]
+    copies = []
+    for number, relative in enumerate(hour.files):
+        target = work / "in" / f"{number:05d}.parquet"
+        store.download(f"{layout.LOGS_TABLE}/{unquote(relative)}", target)
+        copies.append(str(target))
+    return copies
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname().replace("-", "_")
 
 
 def spill_root(data_dir: Path) -> Path:
     """Spill files live under state/, outside the lake (no reader ever globs them), and a
-    previous run's leftovers (its process is gone) are removed here."""
+    previous run's leftovers (its process on this host is gone) are removed here. Folders are
+    named host-pid-run: data dirs shared by containers on one host (compose) must not take
+    another container's live process for a dead one of theirs."""
     root = layout.state_dir(data_dir) / SPILL_DIR
     if root.is_dir():
         for entry in root.iterdir():
-            pid = entry.name.partition("-")[0]
-            if pid.isdigit() and not procs.pid_alive(int(pid)):
+            host, _, rest = entry.name.partition("-")
+            pid = rest.partition("-")[0]
+            if host == _host() and pid.isdigit() and not procs.pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
     return root
     return True

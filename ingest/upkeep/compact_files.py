@@ -1,15 +1,14 @@
 """Compaction's output: the merged slices written as a few large zstd files (Polars' streaming
-sink, row groups small enough for DuckDB to prune by `ts`), and the Delta add action of each,
-with the statistics readers prune by."""
+sink, row groups small enough for DuckDB to prune by `ts`), staged on this host, then moved or
+uploaded into the hour's folder of the lake under the run's names (lakestate.compacted_name),
+and the Delta add action of each, with the statistics readers prune by."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import logging
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.lake import layout
-from ingest.lake.state import HourFiles
+from ingest.lake.state import HourFiles, compacted_name
+from ingest.lake.store import LakeStore
 
 if TYPE_CHECKING:
     import polars as pl
@@ -37,11 +37,17 @@ class Written:
 
 
 def write_files(
-    slices: Iterator[pl.DataFrame], root: Path, hour: HourFiles, work: Path, target_file_size: int
+    slices: Iterator[pl.DataFrame],
+    store: LakeStore,
+    table: str,
+    hour: HourFiles,
+    work: Path,
+    target_file_size: int,
+    run: str,
 ) -> list[Written]:
     """Stream the sorted slices through Polars' Parquet sink (zstd, compressed in parallel)
-    into files of about `target_file_size`, staged outside the lake, fsynced, then moved into
-    the hour's directory (not yet committed)."""
+    into files of about `target_file_size`, staged outside the lake, then moved (fsynced) or
+    uploaded into the hour's folder of `table` (not yet committed)."""
     import polars as pl
     from polars.io.plugins import register_io_source
 
@@ -74,17 +80,15 @@ def write_files(
         mkdir=True,
     )
     folder = f"date={hour.date}/hour={hour.hour}"
-    (root / folder).mkdir(parents=True, exist_ok=True)
     written: list[Written] = []
     try:
-        for path in sorted(staged.glob("*.parquet")):
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-            relative = f"{folder}/part-00000-{uuid.uuid4()}-c000.zstd.parquet"
-            os.replace(path, root / relative)
-            written.append(_add_action(root, relative, hour))
+        for number, path in enumerate(sorted(staged.glob("*.parquet"))):
+            relative = f"{folder}/{compacted_name(run, number)}"
+            done = _add_action(path, relative, hour)
+            store.upload(path, f"{table}/{relative}")
+            written.append(done)
     except BaseException:
-        discard(root, written)
+        discard(store, table, written)
         raise
     return written
 
@@ -104,12 +108,11 @@ BOUNDED = ("ts", "ingested_at", "level", "service", "host", "stream_id")
 """Columns whose min/max go into the Delta statistics (the long text ones would be truncated)."""
 
 
-def _add_action(root: Path, relative: str, hour: HourFiles) -> Written:
-    """The Delta add action of a written file, statistics from its Parquet footer."""
+def _add_action(path: Path, relative: str, hour: HourFiles) -> Written:
+    """The Delta add action of a staged file, statistics from its Parquet footer."""
     import pyarrow.parquet as pq
     from deltalake.transaction import AddAction
 
-    path = root / relative
     meta = pq.read_metadata(path)
     names = meta.schema.to_arrow_schema().names
     low: dict[str, object] = {}
@@ -158,7 +161,7 @@ def _stat(name: str, value: object, up: bool) -> object:
     return value
 
 
-def discard(root: Path, written: list[Written]) -> None:
+def discard(store: LakeStore, table: str, written: list[Written]) -> None:
     """Files of a commit that did not happen: never referenced, safe to delete now."""
     for w in written:
-        (root / w.action.path).unlink(missing_ok=True)
+        store.delete(f"{table}/{w.action.path}")

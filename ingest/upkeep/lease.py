@@ -3,7 +3,8 @@
 The lease: `SET <stream>:scheduler:lease <holder> NX PX ttl` in Redis (ingest/keys.py), renewed
 well before it expires, released on exit; only its holder runs jobs.
 
-The state file `state/scheduler.json` (read by `logs status` and the metrics endpoint):
+The state file `state/scheduler.json` (read by `logs status` and the metrics endpoint; copied
+to Redis as `<stream>:scheduler:state`, where `logs status` on a host without the file reads it):
 - `lease`: `holder` (id of the scheduler running jobs, null once released), `key` (Redis key),
   `ttl_s`, `since` (RFC 3339 UTC when it took the lease).
 - `jobs`: job name (present once it ran) -> `last_run` (RFC 3339 UTC start of the last run),
@@ -17,6 +18,7 @@ The state file `state/scheduler.json` (read by `logs status` and the metrics end
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -94,10 +96,13 @@ class Lease:
 
 
 class StateFile:
-    """Read-modify-write of state/scheduler.json, atomic and serialised across processes."""
+    """Read-modify-write of state/scheduler.json, atomic and serialised across processes;
+    with `mirror` (a Redis client and key) also copied to Redis, where `logs status` on any
+    host finds it."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, mirror: tuple[redis.Redis, str] | None = None) -> None:
         self.path = state_path(data_dir)
+        self.mirror = mirror
         self._lock = threading.Lock()
 
     def update(self, change: Callable[[dict[str, Any]], None]) -> None:
@@ -114,5 +119,10 @@ class StateFile:
             change(state)
             state["updated_at"] = iso(datetime.now(UTC))
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+            text = json.dumps(state, indent=2, sort_keys=True)
+            tmp.write_text(text)
             os.replace(tmp, self.path)
+            if self.mirror is not None:  # under the lock: copies land in the files' order
+                client, key = self.mirror
+                with contextlib.suppress(Exception):  # only a report: Redis away, file stays
+                    client.set(key, text)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ingest.errors import DataUnavailable
 from ingest.lake import layout
-from ingest.lake import state as lakestate
+from ingest.lake.location import Lake, lake_of
 from ingest.upkeep import rollup, rollup_state
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class MaintainReport:
 
 
 def maintain(
-    data_dir: Path,
+    where: Lake | Path,
     *,
     retention_days: int,
     rollup_retention_days: int,
@@ -80,9 +80,10 @@ def maintain(
     now: datetime | None = None,
 ) -> MaintainReport:
     """Apply retention, then vacuum, checkpoint and log cleanup on every table that exists."""
+    lake = lake_of(where)
     started = time.monotonic()
     report = MaintainReport(dry_run=dry_run)
-    tables = _open_all(data_dir)
+    tables = _open_all(lake)
     if retention:
         limits = {
             layout.LOGS_TABLE: retention_days,
@@ -93,38 +94,34 @@ def maintain(
             name: rollup.retention_cutoff(days, now).strftime("%Y-%m-%d")
             for name, days in limits.items()
         }
-        if _roll_up_first(data_dir, tables, cutoffs, report):
-            tables = _open_all(data_dir)  # the rollup tables moved, or were just created
+        if _roll_up_first(lake, tables, cutoffs, report):
+            tables = _open_all(lake)  # the rollup tables moved, or were just created
         for name, table in tables.items():
             expired = _expire(table, cutoffs[name], dry_run)
             if expired:
                 report.expired[name] = expired
         if not dry_run:
-            _forget(data_dir, report.expired)
+            _forget(lake, report.expired)
     if vacuum:
         for name, table in tables.items():
-            report.vacuumed[name] = _vacuum(table, vacuum_retention_hours, dry_run)
-            if not dry_run and _checkpoint(table):
+            report.vacuumed[name] = _vacuum(lake, table, vacuum_retention_hours, dry_run)
+            if not dry_run and _checkpoint(lake, name, table):
                 report.checkpoints.append(name)
         if not dry_run:
-            _sweep_spill(data_dir)
+            _sweep_spill(lake.scratch)
     report.seconds = time.monotonic() - started
     log.debug("maintain: %s in %.1f s", report.summary(), report.seconds)
     return report
 
 
-def _open_all(data_dir: Path) -> dict[str, DeltaTable]:
-    return {name: t for name in TABLES if (t := _open(data_dir, name)) is not None}
+def _open_all(lake: Lake) -> dict[str, DeltaTable]:
+    return {name: t for name in TABLES if (t := _open(lake, name)) is not None}
 
 
-def _open(data_dir: Path, name: str) -> DeltaTable | None:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+def _open(lake: Lake, name: str) -> DeltaTable | None:
+    from ingest.lake.tables import open_delta
 
-    try:
-        return DeltaTable(str(layout.table_path(data_dir, name)))
-    except TableNotFoundError:
-        return None
+    return open_delta(lake, name)
 
 
 def _partitions(table: DeltaTable) -> set[tuple[str, ...]]:
@@ -152,7 +149,7 @@ def _expire(table: DeltaTable, cutoff: str, dry_run: bool) -> list[str]:
 
 
 def _roll_up_first(
-    data_dir: Path, tables: dict[str, DeltaTable], cutoffs: dict[str, str], report: MaintainReport
+    lake: Lake, tables: dict[str, DeltaTable], cutoffs: dict[str, str], report: MaintainReport
 ) -> bool:
     """Roll up the days retention is about to delete that rollups_daily does not hold (and
     would keep: not past rollup retention). Their raw rows are complete: retention deletes a
@@ -169,23 +166,22 @@ def _roll_up_first(
     if not hours or report.dry_run:
         report.rolled_up_hours = len(hours)
         return False
-    done = rollup.rollup(data_dir, days=set(report.rolled_up), rebuild=True)
+    done = rollup.rollup(lake, days=set(report.rolled_up), rebuild=True)
     report.rolled_up_hours = len(done.hours)
     log.debug("maintain: rolled up %s before retention: %s", report.rolled_up, done.summary())
     return True
 
 
-def _forget(data_dir: Path, expired: dict[str, list[str]]) -> None:
-    """Keep the small state files in step with the tables."""
-    if layout.LOGS_TABLE in expired:
-        lakestate.forget_compacted(data_dir, expired[layout.LOGS_TABLE])
+def _forget(lake: Lake, expired: dict[str, list[str]]) -> None:
+    """Keep the rollup state in step with the tables (compaction's record is the file names:
+    it leaves with the files)."""
     if layout.ROLLUPS_HOURLY in expired:
-        rollup_state.forget(data_dir, "hourly", expired[layout.ROLLUPS_HOURLY])
+        rollup_state.forget(lake, "hourly", expired[layout.ROLLUPS_HOURLY])
     if layout.ROLLUPS_DAILY in expired:
-        rollup_state.forget(data_dir, "daily", expired[layout.ROLLUPS_DAILY])
+        rollup_state.forget(lake, "daily", expired[layout.ROLLUPS_DAILY])
 
 
-def _vacuum(table: DeltaTable, retention_hours: float, dry_run: bool) -> int:
+def _vacuum(lake: Lake, table: DeltaTable, retention_hours: float, dry_run: bool) -> int:
     # deltalake counts whole hours; round up so a file is never deleted early.
     hours = max(0, math.ceil(retention_hours))
     full = retention_hours >= ORPHAN_SWEEP_HOURS
@@ -195,24 +191,38 @@ def _vacuum(table: DeltaTable, retention_hours: float, dry_run: bool) -> int:
         )
         if dry_run or not candidates:
             return len(candidates)
-        root = Path(table.table_uri.removeprefix("file://"))
-        present = [c for c in candidates if (root / c).exists() or Path(c).exists()]
+        present = _present(lake, table, candidates)
         table.vacuum(
             retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=full
         )
-        return len(present)
+        return present
     except OSError as exc:
+        if not lake.is_local:
+            from ingest.lake.errors import storage_error
+
+            raise storage_error(exc, lake, "vacuum") from None
         raise DataUnavailable(f"vacuum of {table.table_uri}: {exc}") from exc
 
 
-def _checkpoint(table: DeltaTable) -> bool:
+def _present(lake: Lake, table: DeltaTable, candidates: list[str]) -> int:
+    """Candidates still there (vacuum also lists files a crash already took). A remote lake's
+    are counted as listed: a HEAD per file is not worth a log line."""
+    if not lake.is_local:
+        return len(candidates)
+    root = Path(table.table_uri.removeprefix("file://"))
+    return sum(1 for c in candidates if (root / c).exists() or Path(c).exists())
+
+
+def _checkpoint(lake: Lake, name: str, table: DeltaTable) -> bool:
     """Checkpoint when the table moved since the last one, then drop expired log files."""
     import json
 
-    root = Path(table.table_uri.removeprefix("file://"))
+    from ingest.lake.store import LakeStore
+
     table.update_incremental()
     try:
-        last = json.loads((root / "_delta_log" / "_last_checkpoint").read_text())["version"]
+        raw = LakeStore(lake).read(f"{name}/_delta_log/_last_checkpoint")
+        last = json.loads(raw or b"")["version"]
     except (OSError, ValueError, KeyError):
         last = -1
     if last >= table.version():

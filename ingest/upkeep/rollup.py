@@ -2,9 +2,13 @@
 (per date, service, level), computed from deduplicated raw rows with the columns of
 `schema.ROLLUP_*_COLUMNS`. Daily rows come from raw rows too, never from hourly percentiles.
 
-Only partitions whose raw files changed are recomputed: rollup_state.py remembers the file set
-each partition was computed from. Each run writes at most one commit per table, replacing
-exactly the recomputed partitions; a rerun with nothing changed writes nothing.
+Only partitions whose raw files changed are recomputed: `_loglake/rollups.json` in the lake
+(beside the tables, so every host sees it) remembers the file set each partition was computed
+from (`{"hourly": {"DATE/HH": [files]}, "daily": {"DATE": [files]}}`, paths relative to the
+logs table). It is written after the rollup commit by the holder of the rollup lock (locks.py):
+a crash in between only makes partitions recomputed. Each run writes at most one commit per
+table, replacing exactly the recomputed partitions; a rerun with nothing changed writes nothing.
+A remote lake's raw files are read through Arrow datasets (ingest/lake/datasets.py).
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest import procs
 from ingest.errors import DataUnavailable
 from ingest.lake import layout
 from ingest.lake import state as lakestate
+from ingest.lake.location import Lake, lake_of
 from ingest.lake.schema import (
     MEASURES,
     ROLLUP_DAILY_COLUMNS,
@@ -29,15 +33,19 @@ from ingest.lake.schema import (
     arrow_schema,
 )
 from ingest.lake.state import HourFiles
-from ingest.upkeep import rollup_state
-from ingest.upkeep.rollup_state import stale_hours as stale_hours  # `logs status` reads it here
+from ingest.upkeep.locks import lake_lock
+from ingest.upkeep.rollup_state import load_state, save_state
+from ingest.upkeep.rollup_state import stale_hours as stale_hours  # status, scheduler
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from ingest.lake.datasets import Fragments
+
 log = logging.getLogger("logs.rollup")
 
+FILE_COLUMNS = "ts, level, service, host, message, trace_id, attrs, stream_id, ingested_at"
 MEMORY_LIMIT = "1GB"
 """DuckDB's budget while rolling up; beyond it DuckDB spills to state/rollup-spill."""
 Progress = Callable[[int, int], None]
@@ -60,7 +68,7 @@ class RollupReport:
 
 
 def rollup(
-    data_dir: Path,
+    where: Lake | Path,
     *,
     hourly: bool = True,
     daily: bool = True,
@@ -80,24 +88,22 @@ def rollup(
     rollups into partial ones. `days` (`YYYY-MM-DD`) selects exactly those days and their hours,
     whatever their age and the other filters: retention names days no rollup holds yet, whole.
     """
+    lake = lake_of(where)
     started = time.monotonic()
     report = RollupReport()
-    with procs.state_lock(layout.state_dir(data_dir), rollup_state.LOCK):
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
+    with lake_lock(lake, "rollup"):
+        from ingest.lake.tables import open_delta, table_exists
 
-        try:
-            raw = DeltaTable(str(layout.table_path(data_dir)))
-        except TableNotFoundError:
+        raw = open_delta(lake)
+        if raw is None:
             return report
         # One snapshot for the whole run: the files we read are the files we record.
         hours = lakestate.hours_of(raw)
-        compacted = lakestate.load_compacted(data_dir)
-        root = Path(raw.table_uri.removeprefix("file://"))
-        state = rollup_state.load(data_dir)
-        if not _table_exists(data_dir, layout.ROLLUPS_HOURLY):
+        compacted = lakestate.compacted_of(hours)
+        state = load_state(lake)
+        if not table_exists(lake, layout.ROLLUPS_HOURLY):
             state["hourly"] = {}
-        if not _table_exists(data_dir, layout.ROLLUPS_DAILY):
+        if not table_exists(lake, layout.ROLLUPS_DAILY):
             state["daily"] = {}
 
         oldest = None
@@ -139,18 +145,19 @@ def rollup(
             report.seconds = time.monotonic() - started
             return report
 
-        con = _connect(data_dir)
+        con = _connect(lake.scratch)
+        source = _Source(lake, raw)
         done = 0
         try:
             if todo_hours:
                 parts = []
                 for h in todo_hours:
-                    parts.append(_aggregate(con, root, [h], compacted, per_hour=True))
+                    parts.append(_aggregate(con, source, [h], compacted, per_hour=True))
                     done += 1
                     if progress is not None:
                         progress(done, total)
                 report.rows += _replace(
-                    data_dir,
+                    lake,
                     layout.ROLLUPS_HOURLY,
                     ROLLUP_HOURLY_COLUMNS,
                     ["date", "hour"],
@@ -158,8 +165,8 @@ def rollup(
                     [(h.date, h.hour) for h in todo_hours],
                 )
                 report.hours = [h.key for h in todo_hours]
-                rollup_state.save(
-                    data_dir,
+                save_state(
+                    lake,
                     "hourly",
                     {h.key: list(h.files) for h in todo_hours},
                     keep_keys=set(hours),
@@ -167,12 +174,12 @@ def rollup(
             if todo_days:
                 parts = []
                 for day_hours in todo_days.values():
-                    parts.append(_aggregate(con, root, day_hours, compacted, per_hour=False))
+                    parts.append(_aggregate(con, source, day_hours, compacted, per_hour=False))
                     done += 1
                     if progress is not None:
                         progress(done, total)
                 report.rows += _replace(
-                    data_dir,
+                    lake,
                     layout.ROLLUPS_DAILY,
                     ROLLUP_DAILY_COLUMNS,
                     ["date"],
@@ -180,8 +187,8 @@ def rollup(
                     [(d,) for d in todo_days],
                 )
                 report.days = list(todo_days)
-                rollup_state.save(
-                    data_dir,
+                save_state(
+                    lake,
                     "daily",
                     {d: sorted(f for h in hs for f in h.files) for d, hs in todo_days.items()},
                     keep_keys={h.date for h in hours.values()},
@@ -231,26 +238,50 @@ def aggregate_sql(source: str, partition: str) -> str:
     """
 
 
+class _Source:
+    """Raw files as a DuckDB relation: `read_parquet` of local paths, or a registered Arrow
+    dataset of a remote lake's files."""
+
+    def __init__(self, lake: Lake, raw: Any) -> None:
+        self.lake = lake
+        self.root = lake.table_path() if lake.is_local else None
+        self.fragments: Fragments | None = None
+        if not lake.is_local:
+            from ingest.lake.datasets import Fragments
+
+            self.fragments = Fragments(raw)
+
+    def relation(
+        self, con: duckdb.DuckDBPyConnection, name: str, files: list[str], params: dict[str, Any]
+    ) -> str:
+        if self.fragments is None:
+            assert self.root is not None
+            params[name] = [str(self.root / f) for f in files]
+            return f"read_parquet(${name})"
+        con.register(f"_rollup_{name}", self.fragments.subset(files))
+        return f"_rollup_{name}"
+
+
 def _aggregate(
     con: duckdb.DuckDBPyConnection,
-    root: Path,
+    source: _Source,
     hours: list[HourFiles],
     compacted: dict[str, list[str]],
     per_hour: bool,
 ) -> pa.Table:
     """Rollup rows of `hours` (one hour, or every hour of one day), duplicates removed from the
     hours that may hold them."""
-    clean = [str(root / f) for h in hours if lakestate.is_clean(h, compacted) for f in h.files]
-    dirty = [str(root / f) for h in hours if not lakestate.is_clean(h, compacted) for f in h.files]
+    clean = [f for h in hours if lakestate.is_clean(h, compacted) for f in h.files]
+    dirty = [f for h in hours if not lakestate.is_clean(h, compacted) for f in h.files]
     sources = []
     params: dict[str, Any] = {}
     if clean:
-        sources.append("select * from read_parquet($clean)")
-        params["clean"] = clean
+        scan = source.relation(con, "clean", clean, params)
+        sources.append(f"select {FILE_COLUMNS} from {scan}")
     if dirty:
         # Copies of one stream_id are identical rows, any of them will do.
-        sources.append("select distinct on (stream_id) * from read_parquet($dirty)")
-        params["dirty"] = dirty
+        scan = source.relation(con, "dirty", dirty, params)
+        sources.append(f"select distinct on (stream_id) {FILE_COLUMNS} from {scan}")
     date = hours[0].date
     partition = "$date::VARCHAR as date" + (", $hour::VARCHAR as hour" if per_hour else "")
     params["date"] = date
@@ -262,15 +293,17 @@ def _aggregate(
         assert relation is not None
         return relation.to_arrow_table()
     except Exception as exc:  # duckdb.IOException and friends, imported lazily
-        if type(exc).__name__ in ("IOException", "HTTPException"):
-            raise DataUnavailable(f"rollup of {date}: {exc}") from exc
+        if type(exc).__name__ in ("IOException", "HTTPException", "InvalidInputException"):
+            from ingest.lake.errors import scrub
+
+            raise DataUnavailable(f"rollup of {date}: {scrub(str(exc), source.lake)}") from exc
         raise
 
 
-def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
+def _connect(scratch: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    spill = layout.state_dir(data_dir) / "rollup-spill"
+    spill = layout.state_dir(scratch) / "rollup-spill"
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
         config={
@@ -288,7 +321,7 @@ def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _replace(
-    data_dir: Path,
+    lake: Lake,
     table_name: str,
     columns: list[tuple[str, str, bool]],
     partition_by: list[str],
@@ -297,12 +330,14 @@ def _replace(
 ) -> int:
     """Replace exactly `partitions` of a rollup table with `parts`, in one commit."""
     import pyarrow as pa
-    from deltalake import CommitProperties, write_deltalake
+    from deltalake import write_deltalake
 
+    from ingest.lake.tables import commit_properties
     from ingest.lake.writer import open_table
 
     schema = arrow_schema(columns)
-    table = open_table(layout.table_path(data_dir, table_name), schema, partition_by)
+    where = lake.table_path(table_name) if lake.is_local else lake.table_uri(table_name)
+    table = open_table(where, schema, partition_by, lake=lake)
     data = pa.concat_tables([p.select(schema.names).cast(schema) for p in parts])
     # Our own partition values (dates and hours from the snapshot), one term per date.
     by_date: dict[str, list[str]] = {}
@@ -320,16 +355,9 @@ def _replace(
         data,
         mode="overwrite",
         predicate=predicate,
-        commit_properties=CommitProperties(custom_metadata={"loglake": "rollup"}),
+        commit_properties=commit_properties("rollup"),
     )
     return data.num_rows
-
-
-def _table_exists(data_dir: Path, table_name: str) -> bool:
-    return (layout.table_path(data_dir, table_name) / "_delta_log").is_dir()
-
-
-# -- time ----------------------------------------------------------------------------------------
 
 
 def retention_cutoff(days: int, now: datetime | None = None) -> datetime:

@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from ingest import keys
 from ingest.config import Settings
+from ingest.lake.location import Lake, lake_of
 from ingest.signals import StopSignal
 from ingest.upkeep.lease import Lease, StateFile, iso
 
@@ -59,7 +59,7 @@ class Jobs:
 
         s = self.s
         report = compact.compact(
-            s.data_dir,
+            lake_of(s),
             target_file_size=s.target_file_size,
             grace=s.compact_grace,
             should_stop=self.stop.is_set,
@@ -68,7 +68,7 @@ class Jobs:
             return report.summary()
         ended = datetime.now(UTC) - timedelta(seconds=s.compact_grace)
         rolled = rollup.rollup(
-            s.data_dir, daily=False, ended_before=ended, retention_days=s.retention_days
+            lake_of(s), daily=False, ended_before=ended, retention_days=s.retention_days
         )
         return f"{report.summary()}; rollups: {len(rolled.hours)} hours"
 
@@ -76,7 +76,7 @@ class Jobs:
         from ingest.upkeep import rollup
 
         report = rollup.rollup(
-            self.s.data_dir,
+            lake_of(self.s),
             daily=False,
             ended_before=rollup.ended_hours_before(),
             retention_days=self.s.retention_days,
@@ -88,9 +88,9 @@ class Jobs:
 
         s = self.s
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        rolled = rollup.rollup(s.data_dir, ended_before=today, retention_days=s.retention_days)
+        rolled = rollup.rollup(lake_of(s), ended_before=today, retention_days=s.retention_days)
         kept = maintain.maintain(
-            s.data_dir,
+            lake_of(s),
             retention_days=s.retention_days,
             rollup_retention_days=s.rollup_retention_days,
             vacuum_retention_hours=s.vacuum_retention_hours,
@@ -103,7 +103,7 @@ class Jobs:
 
         s = self.s
         report = maintain.maintain(
-            s.data_dir,
+            lake_of(s),
             retention_days=s.retention_days,
             rollup_retention_days=s.rollup_retention_days,
             vacuum_retention_hours=s.vacuum_retention_hours,
@@ -123,7 +123,7 @@ class Jobs:
         try:
             summary = body()
         except Exception as exc:  # a failing job never kills the scheduler
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            error = _scrubbed(f"{type(exc).__name__}: {exc}".splitlines()[0], self.s)
         finally:
             self.running = None
         took = time.monotonic() - started
@@ -132,7 +132,7 @@ class Jobs:
             log.info("job %s: %s in %.1f s", name, summary, took)
         else:
             log.error("job %s: failed after %.1f s: %s (retried next run)", name, took, error)
-        dirty = _rollup_dirty(self.s.data_dir)
+        dirty = _rollup_dirty(lake_of(self.s))
 
         def record(state: dict[str, Any]) -> None:
             job = state["jobs"].setdefault(name, {"runs": 0, "failures": 0})
@@ -151,11 +151,26 @@ class Jobs:
         self.state.update(record)
 
 
-def _rollup_dirty(data_dir: Path) -> list[str] | None:
+def _scrubbed(text: str, settings: Settings) -> str:
+    """A job's error as it may be logged and kept (in Redis too): no storage secret, no
+    Redis password."""
+    from urllib.parse import urlsplit
+
+    from ingest.lake.errors import scrub
+
+    text = scrub(text, lake_of(settings))
+    try:
+        password = urlsplit(settings.redis_url or "").password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
+
+
+def _rollup_dirty(lake: Lake) -> list[str] | None:
     from ingest.upkeep import rollup_state
 
     try:
-        return rollup_state.stale_hours(data_dir)
+        return rollup_state.stale_hours(lake)
     except Exception:  # only a report: never fail a job over it
         return None
 
@@ -172,7 +187,7 @@ def run(settings: Settings, install_signals: bool = True) -> StopResult:
     client = connect(resolve_url(settings))
     holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
     lease = Lease(client, keys.scheduler_lease(settings.stream), holder, settings.lease_ttl)
-    state = StateFile(settings.data_dir)
+    state = StateFile(settings.data_dir, (client, keys.scheduler_state(settings.stream)))
     force = threading.Event()
     stop_signal = StopSignal(on_second=lambda signum: force.set())
     stop = stop_signal.event

@@ -1,0 +1,98 @@
+"""What a failure to reach the lake means, in one line a user can act on: a missing bucket,
+refused credentials, an unreachable endpoint, or the library's first line, never a secret
+(storage secrets and URL query strings, e.g. Azure SAS signatures, are scrubbed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ingest.errors import DataUnavailable
+from ingest.lake.location import Lake, secret_values
+
+_MISSING_BUCKET = (
+    "NoSuchBucket",
+    "bucket does not exist",
+    "ContainerNotFound",
+    "container does not exist",
+)
+_REFUSED = (
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "Access Denied",
+    "AuthenticationFailed",
+    "AuthorizationFailure",
+    "AuthorizationPermissionMismatch",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "403 Forbidden",
+    "401 Unauthorized",
+    "PermissionDenied",
+)
+_UNREACHABLE = (
+    "error sending request",
+    "Connection refused",
+    "connection refused",
+    "dns error",
+    "operation timed out",
+    "tcp connect error",
+    "Connection reset",
+    "client error (Connect)",
+)
+_QUERY = re.compile(r"\?[^\s\"'<>]*")
+_CREDENTIAL_HINTS = {
+    "s3": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+    "s3a": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+    "gs": "check GOOGLE_APPLICATION_CREDENTIALS / GOOGLE_SERVICE_ACCOUNT",
+}
+
+
+def scrub(text: str, lake: Lake | None = None) -> str:
+    """`text` without secret storage values or URL query strings."""
+    text = _QUERY.sub("?***", text)
+    if lake is not None:
+        for secret in secret_values(lake):
+            text = text.replace(secret, "***")
+    return text
+
+
+def storage_error(exc: BaseException, lake: Lake, doing: str = "") -> DataUnavailable:
+    """`exc` (deltalake, obstore, Polars, pyarrow) as one line with exit code 3."""
+    text = str(exc)
+    where = lake.display()
+    what = f"{doing}: " if doing else ""
+    bucket = lake.uri.split("://", 1)[-1].split("/", 1)[0]
+    if any(marker in text for marker in _MISSING_BUCKET):
+        return DataUnavailable(
+            f"{what}the bucket or container {bucket!r} of the lake {where} does not exist",
+            hint="create it first, or fix lake_uri",
+        )
+    if any(marker in text for marker in _REFUSED):
+        return DataUnavailable(
+            f"{what}the object store refused our credentials for the lake {where}",
+            hint=_CREDENTIAL_HINTS.get(
+                lake.scheme, "check AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_KEY"
+            ),
+        )
+    if any(marker in text for marker in _UNREACHABLE):
+        endpoint = endpoint_of(lake)
+        return DataUnavailable(
+            f"{what}cannot reach the object store{f' at {endpoint}' if endpoint else ''} "
+            f"for the lake {where}",
+            hint="check the endpoint (AWS_ENDPOINT_URL) and the network",
+        )
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return DataUnavailable(f"{what}cannot use the lake {where}: {scrub(first, lake)[:300]}")
+
+
+def endpoint_of(lake: Lake) -> str | None:
+    """The endpoint the lake is reached at, when one is configured (not a secret)."""
+    names = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT", "AZURE_STORAGE_ENDPOINT", "GOOGLE_BASE_URL")
+    options = {k.upper(): v for k, v in lake.options}
+    for name in names:
+        value = os.environ.get(name) or options.get(name)
+        if value:
+            return scrub(value)
+    return None
