@@ -27,7 +27,6 @@ from ingest.cli.common import (
     settings,
 )
 from ingest.errors import UsageError
-from ingest.lake.location import lake_of
 
 SinceOpt = Annotated[
     str | None,
@@ -132,6 +131,8 @@ def compact(
         target_file_size=_size(target_file_size),
         compact_grace=grace,
     )
+    from ingest.lake.location import lake_of
+
     with _progress("compacting") as progress:
         report = compact_mod.compact(
             lake_of(s),
@@ -167,6 +168,7 @@ def rollup(
 
         logs rollup --since 2d
     """
+    from ingest.lake.location import lake_of
     from ingest.upkeep import rollup as rollup_mod
 
     if since is not None and all_partitions:
@@ -204,6 +206,7 @@ def maintain(
 
         logs maintain --dry-run
     """
+    from ingest.lake.location import lake_of
     from ingest.upkeep import maintain as maintain_mod
 
     s = settings(ctx, data_dir=data_dir, lake_uri=lake_uri)
