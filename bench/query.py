@@ -28,11 +28,11 @@ PYTHONPYCACHEPREFIX, warmed first), as an installed package runs (the Docker ima
 it); without it, the environment decides (PYTHONDONTWRITEBYTECODE=1 recompiles every module
 of every process, typer's and duckdb's included).
 
-Figures (2026-12-06, 2 cores, load 0.3-1.0, 21 rounds, --vs the checkout before, b087645):
-select count(*) 10k rows, bytecode cached: 0.172 s vs bare 0.133 s (1.29x; before 0.275 s,
-2.07x); 200k rows over 4 hours 0.172 / 0.134 s (1.29x; before 2.05x); nothing cached 1.29-1.30x
-(before 1.77-1.78x). logs --version 0.064 s (before 0.110), logs --help 0.082 s (before 0.095;
-0.103 s with nothing cached, before its last import trim).
+Figures (2026-12-06, 2 cores, load 0.8-1.2, 21 rounds, --vs the checkout before, b087645):
+select count(*) 10k rows, bytecode cached: 0.169 s vs bare 0.132 s (1.29x; before 0.272 s,
+2.06x); 200k rows over 4 hours 0.173 / 0.133 s (1.30x; before 2.04x); three runs 1.29-1.31x.
+Nothing cached 1.31-1.33x (before 1.80x). logs --version 0.064 s (before 0.110), logs --help
+0.080 s (before 0.093; 0.097 s with nothing cached).
 """
 
 from __future__ import annotations
