@@ -1,0 +1,148 @@
+"""`logs receive`, OTLP/HTTP from another language: the OpenTelemetry JS SDK's log exporters
+(`@opentelemetry/exporter-logs-otlp-proto` and `-http`, the JSON one), set up as their README
+shows, run by node (tests/otel_js_logs.cjs) against a real receiver. Every record lands once
+with its time, level, service, host, message, trace id and attributes.
+
+The SDK is installed on first use with npm into a cache outside the repo
+(`~/.cache/loglake/node-otel-<version>`, or under $XDG_CACHE_HOME): ~2 s and 28 MB. Skipped,
+saying why, without node 18.19+/20.6+ and npm, or when npm cannot install it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import RedisProc
+from tests.receiver import TOKEN, Receiver, attrs, rows
+
+# The newest release line that runs on node 20 (0.300+ / 3.x want node 22.15).
+OTEL_JS = {
+    "@opentelemetry/api": "1.9.0",
+    "@opentelemetry/api-logs": "0.223.1",
+    "@opentelemetry/sdk-logs": "0.223.1",
+    "@opentelemetry/exporter-logs-otlp-http": "0.223.1",
+    "@opentelemetry/exporter-logs-otlp-proto": "0.223.1",
+    "@opentelemetry/resources": "2.12.1",
+    "@opentelemetry/sdk-trace-base": "2.12.1",
+}
+SCRIPT = Path(__file__).with_name("otel_js_logs.cjs")
+RETRIES = 300
+
+
+def _cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "loglake" / f"node-otel-{OTEL_JS['@opentelemetry/sdk-logs']}"
+
+
+def _node_ok() -> str | None:
+    """Why node cannot run the SDK, or None."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        return "node and npm are not installed (the OpenTelemetry JS SDK needs both)"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    major, minor = (int(x) for x in version.strip().lstrip("v").split(".")[:2])
+    if (major, minor) < (18, 19) or (major == 20 and minor < 6) or major == 19:
+        return f"node {version.strip()} is too old for the OpenTelemetry JS SDK (18.19+, 20.6+)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def node_modules() -> Path:
+    """The SDK's node_modules, installed on first use (into a temporary sibling, then renamed
+    into place: two runs at once never see half an install)."""
+    reason = _node_ok()
+    if reason:
+        pytest.skip(reason)
+    target = _cache()
+    if not (target / "node_modules" / ".loglake-complete").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".node-otel-", dir=target.parent))
+        (work / "package.json").write_text(
+            json.dumps({"name": "loglake-otel-js", "private": True, "dependencies": OTEL_JS})
+        )
+        done = subprocess.run(
+            [
+                "npm",
+                "install",
+                "--prefix",
+                str(work),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--no-update-notifier",
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            shutil.rmtree(work, ignore_errors=True)
+            pytest.skip(f"npm could not install the OpenTelemetry JS SDK: {done.stderr[-500:]}")
+        (work / "node_modules" / ".loglake-complete").touch()
+        try:
+            work.rename(target)
+        except OSError:  # another run installed it first
+            shutil.rmtree(work, ignore_errors=True)
+    return target / "node_modules"
+
+
+def _run_sdk(node_modules: Path, receiver: Receiver, kind: str, compression: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            "node",
+            str(SCRIPT),
+            kind,
+            receiver.url("otlp", "/v1/logs"),
+            TOKEN,
+            compression,
+            str(RETRIES),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NODE_PATH": str(node_modules)},
+    )
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("kind", "compression"),
+    [("proto", "gzip"), ("proto", "none"), ("http", "gzip"), ("http", "none")],
+)
+def test_the_js_sdk_exporter_lands_every_record_once_with_its_columns(
+    node_modules: Path, receiver: Receiver, redis_proc: RedisProc, kind: str, compression: str
+) -> None:
+    sdk = _run_sdk(node_modules, receiver, kind, compression)
+    # The exporter saw every batch accepted (ExportResultCode.SUCCESS is 0).
+    assert sdk["results"] and all(r["code"] == 0 for r in sdk["results"]), sdk["results"]
+    assert sum(r["records"] for r in sdk["results"]) == RETRIES + 2
+
+    got = rows(redis_proc.client(), receiver.stream)
+    emitted = sdk["emitted"]
+    assert len(got) == len(emitted) == RETRIES + 2
+    for row, record in zip(got, emitted, strict=True):
+        seconds, nanos = record["hrTime"]
+        assert row.ts == (seconds * 1_000_000_000 + nanos) // 1000
+        assert (row.service, row.host) == ("checkout", "web-7")
+    first, second = got[0], got[1]
+    assert (first.level, first.message) == ("ERROR", "payment of order 42 failed")
+    assert first.trace_id == sdk["traceId"] and len(first.trace_id) == 32
+    extra = attrs(first)
+    assert extra["span_id"] == sdk["spanId"] and extra["trace_flags"] == 1
+    assert extra["order_id"] == 42 and extra["amount"] == 9.5 and extra["retried"] is False
+    assert extra["user.tags"] == ["vip", "eu"]
+    assert extra["scope.name"] == "shop.payments" and extra["scope.version"] == "1.4.2"
+    # No severityText: the level comes from the number; a map body is kept as JSON text.
+    assert second.level == "INFO" and second.ts == 1_795_168_800_123_456
+    assert json.loads(second.message) == {"event": "cart", "items": 3, "ok": True}
+    assert [r.message for r in got[2:]] == [f"retrying {i}" for i in range(RETRIES)]
+    assert {r.level for r in got[2:]} == {"WARN"}
+    assert all(r.trace_id is None for r in got[1:])
