@@ -137,6 +137,9 @@ def test_a_malformed_action_line_refuses_the_whole_request(
         ("GET", "/_nodes/http"),
         ("GET", "/_logstash/pipeline/main"),
         ("GET", "/_cluster/health"),
+        ("GET", "/_cat/health"),
+        ("HEAD", "/_cat/health"),
+        ("GET", "/_cat/health?format=json"),
         ("GET", "/_xpack"),
     ],
 )

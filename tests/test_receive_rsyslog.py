@@ -27,7 +27,7 @@ import pytest
 
 from ingest.redis_server import free_port
 from tests.helpers import RedisProc
-from tests.receiver import TOKEN, Receiver, attrs, rows
+from tests.receiver import TOKEN, Receiver, attrs, module_env, rows, running
 
 PACKAGES = ("rsyslog", "rsyslog-elasticsearch", "libestr0", "libfastjson4")
 
@@ -232,3 +232,40 @@ def test_rsyslog_omelasticsearch_bulk_lands_every_line_once(
     last = got[50]
     assert (last.level, last.service, last.host) == ("ERROR", "postgres", "db-1")
     assert last.message == "could not connect"
+
+
+def test_rsyslog_started_before_the_receiver_delivers_once_it_is_up(
+    rsyslog: Rsyslog,
+    redis_proc: RedisProc,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With retries on (`action.resumeRetryCount="-1"`, as rsyslog's docs advise for reliable
+    delivery), lines sent while the receiver is down are kept and delivered once it is up,
+    after rsyslog's health check (`GET /_cat/health`)."""
+    elastic_port = free_port()
+    daemon, tcp = _start(
+        rsyslog,
+        tmp_path,
+        elastic_port,
+        'action.resumeRetryCount="-1" action.resumeInterval="1"',
+    )
+    lines, expected = _lines(20)
+    env = module_env(redis_proc, tmp_path_factory)
+    try:
+        _send(tcp, lines)
+        # rsyslog tried, failed and suspended the action before the receiver starts.
+        deadline = time.monotonic() + 30
+        while "suspending" not in (tmp_path / "rsyslogd.err").read_text(errors="replace"):
+            assert daemon.poll() is None, "rsyslogd exited"
+            assert time.monotonic() < deadline, "rsyslog did not try the receiver"
+            time.sleep(0.05)
+        with running(env, LOGS_RECEIVE_ELASTIC_PORT=str(elastic_port)) as late:
+            _wait_for(redis_proc, env["LOGS_STREAM"], len(lines), daemon)
+    finally:
+        _stop(daemon, tmp_path)
+    got = rows(redis_proc.client(), env["LOGS_STREAM"])
+    assert [(r.ts, r.level, r.service, r.host, r.message) for r in got] == expected
+    # Its health check was answered like Elasticsearch answers it, not with a 404.
+    log = late.stderr.decode(errors="replace")
+    assert "_cat/health" not in log, log

@@ -2,11 +2,12 @@
 
 `GET /` names a configurable 8.x version (Filebeat refuses older servers), every answer carries
 `X-Elastic-Product: Elasticsearch` (the Go client behind the OpenTelemetry Collector's exporter
-refuses a server without it), and the template, ILM and license probes of Logstash, Filebeat and
-the Collector get empty successes. `POST /_bulk` and `/{index}/_bulk` take NDJSON action/source
-pairs: `index` and `create` become entries (the source passes through, `_index` and `_id` kept
-beside its fields); other actions and unreadable documents are per-item errors, in request
-order, as Elasticsearch reports them. A malformed action line refuses the whole request.
+refuses a server without it), the template, ILM and license probes of Logstash, Filebeat and
+the Collector get empty successes, and rsyslog's `/_cat/health` a green cluster. `POST /_bulk`
+and `/{index}/_bulk` take NDJSON action/source pairs: `index` and `create` become entries (the
+source passes through, `_index` and `_id` kept beside its fields); other actions and unreadable
+documents are per-item errors, in request order, as Elasticsearch reports them. A malformed
+action line refuses the whole request.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ async def info(request: Request, ctx: Context) -> Reply:
 
 
 async def probe(request: Request, ctx: Context) -> Reply:
+    if request.path.startswith("/_cat/health"):
+        return _cat_health(request)
     if request.path.startswith("/_license"):
         body: dict[str, Any] = {
             "license": {"status": "active", "type": "basic", "uid": "loglake", "mode": "basic"}
@@ -121,6 +124,39 @@ async def probe(request: Request, ctx: Context) -> Reply:
     else:
         body = {}
     reply = _reply(request, 200, body)
+    if request.method == "HEAD":
+        reply.body = b""
+    return reply
+
+
+def _cat_health(request: Request) -> Reply:
+    """`/_cat/health`, rsyslog's `omelasticsearch` check before it resumes sending: one line
+    of text as Elasticsearch writes it (a header line with `?v`), or JSON with `?format=json`."""
+    now = time.time()
+    values = {
+        "epoch": str(int(now)),
+        "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
+        "cluster": "loglake",
+        "status": "green",
+        "node.total": "1",
+        "node.data": "1",
+        "shards": "0",
+        "pri": "0",
+        "relo": "0",
+        "init": "0",
+        "unassign": "0",
+        "pending_tasks": "0",
+        "max_task_wait_time": "-",
+        "active_shards_percent": "100.0%",
+    }
+    query = request.query
+    if query.get("format") == "json":
+        reply = _reply(request, 200, [values])
+    else:
+        text = " ".join(values.values()) + "\n"
+        if "v" in query:
+            text = " ".join(values) + "\n" + text
+        reply = Reply(200, text.encode(), "text/plain; charset=UTF-8", [PRODUCT_HEADER])
     if request.method == "HEAD":
         reply.body = b""
     return reply
@@ -337,7 +373,9 @@ def route(method: str, path: str) -> Route | None:
     ):
         return Route(PROTOCOL, single, render)
     if parts and (
-        parts[0] in _PROBES or parts[0] == "_license" or path.startswith("/_cluster/health")
+        parts[0] in _PROBES
+        or parts[0] == "_license"
+        or path.startswith(("/_cluster/health", "/_cat/health"))
     ):
         return Route(PROTOCOL, probe, render, writes=False)
     return None
