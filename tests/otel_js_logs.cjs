@@ -1,6 +1,7 @@
 // The OpenTelemetry JS SDK's OTLP/HTTP log exporter, set up as its README shows, emitting to a
 // receiver: node otel_js_logs.cjs <http|proto> <url> <token> <gzip|none> <count>
-// (with NODE_PATH at the SDK's node_modules). Prints, as JSON on stdout, every record as the
+// (with NODE_PATH at the SDK's node_modules); url `env`: configured by the OTEL_EXPORTER_OTLP_*
+// environment variables alone. Prints, as JSON on stdout, every record as the
 // SDK made it (time, severity, body), the trace id it logged under and the export results.
 'use strict';
 
@@ -16,11 +17,10 @@ const { OTLPLogExporter } = require(`@opentelemetry/exporter-logs-otlp-${kind}`)
 // The SDK reports failed exports through diag: on stderr, for the test to show.
 diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.WARN);
 
-const exporter = new OTLPLogExporter({
-  url,
-  headers: { Authorization: `Bearer ${token}` },
-  compression,
-});
+const exporter =
+  url === 'env'
+    ? new OTLPLogExporter()
+    : new OTLPLogExporter({ url, headers: { Authorization: `Bearer ${token}` }, compression });
 
 // Beside the exporter: what the SDK made of each record, and each export's result.
 const emitted = [];

@@ -1,7 +1,8 @@
 """`logs receive`, OTLP/HTTP from another language: the OpenTelemetry JS SDK's log exporters
 (`@opentelemetry/exporter-logs-otlp-proto` and `-http`, the JSON one), set up as their README
-shows, run by node (tests/otel_js_logs.cjs) against a real receiver. Every record lands once
-with its time, level, service, host, message, trace id and attributes.
+shows or by the OTEL_EXPORTER_OTLP_LOGS_* variables alone, run by node (tests/otel_js_logs.cjs)
+against a real receiver. Every record lands once with its time, level, service, host, message,
+trace id and attributes; a wrong token is one failed export the SDK does not retry.
 
 The SDK is installed on first use with npm into a cache outside the repo
 (`~/.cache/loglake/node-otel-<version>`, or under $XDG_CACHE_HOME): ~2 s and 28 MB. Skipped,
@@ -93,34 +94,50 @@ def node_modules() -> Path:
     return target / "node_modules"
 
 
-def _run_sdk(node_modules: Path, receiver: Receiver, kind: str, compression: str) -> dict[str, Any]:
+def _run_sdk(
+    node_modules: Path, receiver: Receiver, kind: str, compression: str, config: str
+) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["NODE_PATH"] = str(node_modules)
+    url = receiver.url("otlp", "/v1/logs")
+    if config == "env":  # the README's "any OpenTelemetry SDK, by environment"
+        env |= {
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": url,
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS": f"Authorization=Bearer {TOKEN}",
+            "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": compression,
+        }
+        url = "env"
     done = subprocess.run(
-        [
-            "node",
-            str(SCRIPT),
-            kind,
-            receiver.url("otlp", "/v1/logs"),
-            TOKEN,
-            compression,
-            str(RETRIES),
-        ],  # fmt: skip
+        ["node", str(SCRIPT), kind, url, TOKEN, compression, str(RETRIES)],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "NODE_PATH": str(node_modules)},
+        env=env,
     )
     assert done.returncode == 0 and not done.stderr, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(
-    ("kind", "compression"),
-    [("proto", "gzip"), ("proto", "none"), ("http", "gzip"), ("http", "none")],
+    ("kind", "compression", "config"),
+    [
+        ("proto", "gzip", "code"),
+        ("proto", "none", "code"),
+        ("http", "gzip", "code"),
+        ("http", "none", "code"),
+        ("proto", "gzip", "env"),
+        ("http", "none", "env"),
+    ],
 )
 def test_the_js_sdk_exporter_lands_every_record_once_with_its_columns(
-    node_modules: Path, receiver: Receiver, redis_proc: RedisProc, kind: str, compression: str
+    node_modules: Path,
+    receiver: Receiver,
+    redis_proc: RedisProc,
+    kind: str,
+    compression: str,
+    config: str,
 ) -> None:
-    sdk = _run_sdk(node_modules, receiver, kind, compression)
+    sdk = _run_sdk(node_modules, receiver, kind, compression, config)
     # The exporter saw every batch accepted (ExportResultCode.SUCCESS is 0).
     assert sdk["results"] and all(r["code"] == 0 for r in sdk["results"]), sdk["results"]
     assert sum(r["records"] for r in sdk["results"]) == RETRIES + 2
@@ -146,3 +163,21 @@ def test_the_js_sdk_exporter_lands_every_record_once_with_its_columns(
     assert [r.message for r in got[2:]] == [f"retrying {i}" for i in range(RETRIES)]
     assert {r.level for r in got[2:]} == {"WARN"}
     assert all(r.trace_id is None for r in got[1:])
+
+
+def test_a_wrong_token_is_a_failed_export_and_nothing_lands(
+    node_modules: Path, receiver: Receiver, redis_proc: RedisProc
+) -> None:
+    done = subprocess.run(
+        ["node", str(SCRIPT), "proto", receiver.url("otlp", "/v1/logs"), "wrong", "none", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NODE_PATH": str(node_modules)},
+    )
+    sdk = json.loads(done.stdout)
+    # Not retried: one failed export (ExportResultCode.FAILED is 1) of all five records; the
+    # SDK's diag line carries the status and the google.rpc.Status the receiver answered.
+    assert [(r["records"], r["code"]) for r in sdk["results"]] == [(5, 1)]
+    assert '"code":"403"' in done.stderr and "invalid token" in done.stderr
+    assert rows(redis_proc.client(), receiver.stream) == []
