@@ -153,7 +153,8 @@ ruleset(name="loglake") {{
   action(type="mmrm1stspace")
   action(type="omelasticsearch" server="127.0.0.1" serverport="{elastic_port}"
          searchIndex="logs" template="loglake-json" bulkmode="on" uid="rsyslog" pwd="{TOKEN}"
-         errorfile="{folder / "es-errors.json"}" {action_options})
+         action.resumeRetryCount="-1" errorfile="{folder / "es-errors.json"}"
+         {action_options})
 }}
 """
     )
@@ -240,15 +241,15 @@ def test_rsyslog_started_before_the_receiver_delivers_once_it_is_up(
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """With retries on (`action.resumeRetryCount="-1"`, as rsyslog's docs advise for reliable
-    delivery), lines sent while the receiver is down are kept and delivered once it is up,
-    after rsyslog's health check (`GET /_cat/health`)."""
+    """With retries on (the README's `action.resumeRetryCount="-1"`, as rsyslog's docs advise
+    for reliable delivery), lines sent while the receiver is down are kept and delivered once
+    it is up, after rsyslog's health check (`GET /_cat/health`)."""
     elastic_port = free_port()
     daemon, tcp = _start(
         rsyslog,
         tmp_path,
         elastic_port,
-        'action.resumeRetryCount="-1" action.resumeInterval="1"',
+        'action.resumeInterval="1"',  # a second between tries, not 30
     )
     lines, expected = _lines(20)
     env = module_env(redis_proc, tmp_path_factory)
@@ -269,3 +270,38 @@ def test_rsyslog_started_before_the_receiver_delivers_once_it_is_up(
     # Its health check was answered like Elasticsearch answers it, not with a 404.
     log = late.stderr.decode(errors="replace")
     assert "_cat/health" not in log, log
+
+
+def test_a_batch_refused_under_backpressure_goes_to_rsyslogs_errorfile(
+    rsyslog: Rsyslog,
+    redis_proc: RedisProc,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """rsyslog suspends and retries only when it cannot connect (or gets 401/403): a batch
+    answered 429, as the receiver answers while ingest is behind, is not retried but written
+    to the action's `errorfile` (what it does with Elasticsearch's 429 too). The README says
+    so; this pins it."""
+    env = module_env(redis_proc, tmp_path_factory)
+    client = redis_proc.client()
+    for i in range(5):
+        client.xadd(env["LOGS_STREAM"], {"message": f"backlog {i}"})
+    lines, _ = _lines(10)
+    with running(env, LOGS_RECEIVE_MAX_LAG="2") as busy:
+        daemon, tcp = _start(rsyslog, tmp_path, busy.ports["elastic"])
+        try:
+            _send(tcp, lines)
+            errors = tmp_path / "es-errors.json"
+            deadline = time.monotonic() + 30
+            while not (errors.exists() and "charge 9 done" in errors.read_text()):
+                assert daemon.poll() is None, "rsyslogd exited"
+                assert time.monotonic() < deadline, "rsyslog wrote no errorfile"
+                time.sleep(0.05)
+        finally:
+            stderr = _stop(daemon, tmp_path)
+    assert len(rows(client, env["LOGS_STREAM"])) == 5  # the backlog alone
+    written = errors.read_text()
+    assert all(f"charge {i} done" in written for i in range(10))
+    assert "es_rejected_execution_exception" in written and "receive_max_lag" in written
+    assert "bulkmode insert does not return array" in stderr
+    assert "429 POST /_bulk" in busy.stderr.decode()
