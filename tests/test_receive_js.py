@@ -2,7 +2,8 @@
 (`@opentelemetry/exporter-logs-otlp-proto` and `-http`, the JSON one), set up as their README
 shows or by the OTEL_EXPORTER_OTLP_LOGS_* variables alone, run by node (tests/otel_js_logs.cjs)
 against a real receiver. Every record lands once with its time, level, service, host, message,
-trace id and attributes; a wrong token is one failed export the SDK does not retry.
+trace id and attributes; a wrong token is one failed export the SDK does not retry; a 429 while
+ingest is behind is waited out (Retry-After) and the batch lands once.
 
 The SDK is installed on first use with npm into a cache outside the repo
 (`~/.cache/loglake/node-otel-<version>`, or under $XDG_CACHE_HOME): ~2 s and 28 MB. Skipped,
@@ -15,13 +16,15 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import RedisProc
-from tests.receiver import TOKEN, Receiver, attrs, rows
+from tests.receiver import TOKEN, Receiver, attrs, module_env, rows, running
 
 # The newest release line that runs on node 20 (0.300+ / 3.x want node 22.15).
 OTEL_JS = {
@@ -181,3 +184,48 @@ def test_a_wrong_token_is_a_failed_export_and_nothing_lands(
     assert [(r["records"], r["code"]) for r in sdk["results"]] == [(5, 1)]
     assert '"code":"403"' in done.stderr and "invalid token" in done.stderr
     assert rows(redis_proc.client(), receiver.stream) == []
+
+
+def test_the_exporter_waits_out_backpressure_and_lands_once(
+    node_modules: Path, redis_proc: RedisProc, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """While ingest is behind the receiver answers 429 with Retry-After (5 s); the SDK's
+    retrying transport waits that long and sends the batch again, which lands once."""
+    env = module_env(redis_proc, tmp_path_factory)
+    client = redis_proc.client()
+    for i in range(5):
+        client.xadd(env["LOGS_STREAM"], {"message": f"backlog {i}"})
+    with running(env, LOGS_RECEIVE_MAX_LAG="2") as busy:
+        sdk = subprocess.Popen(
+            ["node", str(SCRIPT), "proto", busy.url("otlp", "/v1/logs"), TOKEN, "gzip", "3"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "NODE_PATH": str(node_modules)},
+        )
+        try:
+            deadline = time.monotonic() + 30
+            refused = 'loglake_receive_requests_total{code="429",protocol="otlp"}'
+            while refused not in _metrics(busy):
+                assert sdk.poll() is None, sdk.communicate()
+                assert time.monotonic() < deadline, "the exporter was not refused"
+                time.sleep(0.05)
+            client.xtrim(env["LOGS_STREAM"], maxlen=0)  # ingest caught up
+            out, err = sdk.communicate(timeout=60)
+        finally:
+            if sdk.poll() is None:
+                sdk.kill()
+                sdk.wait()
+    assert sdk.returncode == 0 and not err, err
+    result = json.loads(out)
+    assert [(r["records"], r["code"]) for r in result["results"]] == [(5, 0)]
+    got = rows(client, env["LOGS_STREAM"])
+    assert [r.message for r in got] == [
+        "payment of order 42 failed",
+        '{"event":"cart","items":3,"ok":true}',
+        *(f"retrying {i}" for i in range(3)),
+    ]
+
+
+def _metrics(receiver: Receiver) -> str:
+    with urllib.request.urlopen(receiver.url("otlp", "/metrics"), timeout=10) as res:
+        return res.read().decode()  # type: ignore[no-any-return]
