@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests import s3server
+from tests import azurite, s3server
 from tests.helpers import RedisProc, start_redis
 
 
@@ -111,6 +111,33 @@ def s3_env(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> dic
     process and returned for subprocesses."""
     bucket = s3_server.new_bucket()
     values = {**s3_server.env(), "LOGS_LAKE_URI": f"s3://{bucket}/lake"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[azurite.Azurite]:
+    """An Azurite blob server (its own process, a loopback port) for the whole session; the
+    tests that use it are skipped when Azurite can be neither found nor installed
+    (tests/azurite.py), and fail then under TEST_AZURITE=required."""
+    try:
+        azurite.binary()
+    except azurite.Unavailable as exc:
+        if os.environ.get("TEST_AZURITE") == "required":
+            pytest.fail(f"TEST_AZURITE=required: {exc}")
+        pytest.skip(str(exc))
+    server = azurite.start(tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def az_env(azurite_server: azurite.Azurite, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A fresh container: LOGS_LAKE_URI=az://<container>/lake and the AZURE_* variables, set
+    in this process and returned for subprocesses."""
+    container = azurite_server.new_container()
+    values = {**azurite_server.env(), "LOGS_LAKE_URI": f"az://{container}/lake"}
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values

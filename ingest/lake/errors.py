@@ -41,12 +41,15 @@ _UNREACHABLE = (
     "Connection reset",
     "client error (Connect)",
 )
+_MALFORMED_KEY = ("Invalid Access Key",)  # an Azure account key that is not base64
 _QUERY = re.compile(r"\?[^\s\"'<>]*")
 _CREDENTIAL_HINTS = {
     "s3": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
     "s3a": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
     "gs": "check GOOGLE_APPLICATION_CREDENTIALS / GOOGLE_SERVICE_ACCOUNT",
 }
+_AZURE_CREDENTIALS = "check AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_KEY"
+_ENDPOINT_VARIABLES = {"s3": "AWS_ENDPOINT_URL", "s3a": "AWS_ENDPOINT_URL", "gs": "GOOGLE_BASE_URL"}
 
 
 def scrub(text: str, lake: Lake | None = None) -> str:
@@ -72,16 +75,20 @@ def storage_error(exc: BaseException, lake: Lake, doing: str = "") -> DataUnavai
     if any(marker in text for marker in _REFUSED):
         return DataUnavailable(
             f"{what}the object store refused our credentials for the lake {where}",
-            hint=_CREDENTIAL_HINTS.get(
-                lake.scheme, "check AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_KEY"
-            ),
+            hint=_CREDENTIAL_HINTS.get(lake.scheme, _AZURE_CREDENTIALS),
+        )
+    if any(marker in text for marker in _MALFORMED_KEY):
+        return DataUnavailable(
+            f"{what}the storage account key for the lake {where} is not valid (not base64)",
+            hint=_AZURE_CREDENTIALS,
         )
     if any(marker in text for marker in _UNREACHABLE):
         endpoint = endpoint_of(lake)
+        variable = _ENDPOINT_VARIABLES.get(lake.scheme, "AZURE_STORAGE_ENDPOINT")
         return DataUnavailable(
             f"{what}cannot reach the object store{f' at {endpoint}' if endpoint else ''} "
             f"for the lake {where}",
-            hint="check the endpoint (AWS_ENDPOINT_URL) and the network",
+            hint=f"check the endpoint ({variable}) and the network",
         )
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return DataUnavailable(f"{what}cannot use the lake {where}: {scrub(first, lake)[:300]}")
