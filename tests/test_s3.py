@@ -283,7 +283,7 @@ def test_the_sandbox_refuses_files_next_to_a_bucket_lake(
     assert sql(both, "select count(*) from logs") == [["100"]]
 
 
-@pytest.mark.parametrize("problem", ["missing bucket", "unreachable endpoint"])
+@pytest.mark.parametrize("problem", ["missing bucket", "unreachable endpoint", "plain http"])
 def test_a_lake_that_cannot_be_reached_is_one_line_and_exit_3(
     env: dict[str, str], s3_env: dict[str, str], redis_proc: RedisProc, problem: str
 ) -> None:
@@ -293,9 +293,12 @@ def test_a_lake_that_cannot_be_reached_is_one_line_and_exit_3(
     if problem == "missing bucket":
         broken["LOGS_LAKE_URI"] = "s3://no-such-bucket-here/lake"
         expected = b"bucket or container 'no-such-bucket-here' of the lake"
-    else:
+    elif problem == "unreachable endpoint":
         broken["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
         expected = b"cannot reach the object store at http://127.0.0.1:"
+    else:  # a local server's http:// endpoint without AWS_ALLOW_HTTP ("Generic S3 error" alone)
+        broken["AWS_ALLOW_HTTP"] = "false"
+        expected = b"is plain http, which the object store client refuses unless allowed"
     assert run_logs(["gen", "--count", "10"], broken).returncode == 0
     for args in (
         ["sql", "select count(*) from logs"],

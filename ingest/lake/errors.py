@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 
-from ingest.errors import DataUnavailable
+from ingest.errors import DataUnavailable, flat
 from ingest.lake.location import Lake, secret_values
 
 _MISSING_BUCKET = (
@@ -42,6 +42,8 @@ _UNREACHABLE = (
     "client error (Connect)",
 )
 _MALFORMED_KEY = ("Invalid Access Key",)  # an Azure account key that is not base64
+_PLAIN_HTTP = ("URL scheme is not allowed",)  # an http:// endpoint without *_ALLOW_HTTP
+_ALLOW_HTTP = {"s3": "AWS_ALLOW_HTTP", "s3a": "AWS_ALLOW_HTTP", "gs": "GOOGLE_ALLOW_HTTP"}
 _QUERY = re.compile(r"\?[^\s\"'<>]*")
 _CREDENTIAL_HINTS = {
     "s3": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
@@ -82,6 +84,14 @@ def storage_error(exc: BaseException, lake: Lake, doing: str = "") -> DataUnavai
             f"{what}the storage account key for the lake {where} is not valid (not base64)",
             hint=_AZURE_CREDENTIALS,
         )
+    if any(marker in text for marker in _PLAIN_HTTP):
+        endpoint = endpoint_of(lake)
+        allow = _ALLOW_HTTP.get(lake.scheme, "AZURE_ALLOW_HTTP")
+        return DataUnavailable(
+            f"{what}the endpoint{f' {endpoint}' if endpoint else ''} of the lake {where} is "
+            "plain http, which the object store client refuses unless allowed",
+            hint=f"set {allow}=true (environment or [storage]) for a local server, or use https",
+        )
     if any(marker in text for marker in _UNREACHABLE):
         endpoint = endpoint_of(lake)
         variable = _ENDPOINT_VARIABLES.get(lake.scheme, "AZURE_STORAGE_ENDPOINT")
@@ -90,8 +100,10 @@ def storage_error(exc: BaseException, lake: Lake, doing: str = "") -> DataUnavai
             f"for the lake {where}",
             hint=f"check the endpoint ({variable}) and the network",
         )
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    return DataUnavailable(f"{what}cannot use the lake {where}: {scrub(first, lake)[:300]}")
+    # The library's first line is often only "Generic S3 error": the causes chained on the
+    # lines after it say what went wrong, so they are kept (on one line).
+    causes = flat(text) or type(exc).__name__
+    return DataUnavailable(f"{what}cannot use the lake {where}: {scrub(causes, lake)[:300]}")
 
 
 def endpoint_of(lake: Lake) -> str | None:
