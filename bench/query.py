@@ -32,7 +32,9 @@ Figures (2026-12-06, 2 cores, load 0.8-1.2, 21 rounds, --vs the checkout before,
 select count(*) 10k rows, bytecode cached: 0.169 s vs bare 0.132 s (1.29x; before 0.272 s,
 2.06x); 200k rows over 4 hours 0.173 / 0.133 s (1.30x; before 2.04x); three runs 1.29-1.31x.
 Nothing cached 1.31-1.33x (before 1.80x). logs --version 0.064 s (before 0.110), logs --help
-0.080 s (before 0.093; 0.097 s with nothing cached).
+0.080 s (before 0.093; 0.097 s with nothing cached). A fresh clone with
+PYTHONDONTWRITEBYTECODE=1 (nothing ever cached, Typer's 13k lines compiled by every process):
+1.48-1.50x, --version 0.103 s, --help 0.137 s.
 """
 
 from __future__ import annotations
