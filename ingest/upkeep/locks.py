@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from ingest import keys, procs
 from ingest.errors import UsageError
 from ingest.lake.location import Lake
+from ingest.upkeep.lease import Lease
 
 log = logging.getLogger("logs.upkeep")
 
@@ -29,15 +30,6 @@ LOCK_TTL = 60.0
 """Seconds a remote lake's lock lives unless renewed (renewed every third of it)."""
 WAIT_EVERY = 0.5
 """Seconds between attempts while another host holds the lock."""
-
-_RENEW = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
-)
-_RELEASE = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('del', KEYS[1]) else return 0 end"
-)
 
 
 @contextlib.contextmanager
@@ -57,11 +49,11 @@ def lake_lock(lake: Lake, name: str) -> Iterator[None]:
     client = connect(resolve_url(lake.settings), block_ms=0)
     key = keys.lake_lock(lake.uri, name)
     holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    ttl_ms = int(LOCK_TTL * 1000)
+    lease = Lease(client, key, holder, LOCK_TTL)  # the scheduler's lease, held for one block
     waited = False
-    while not client.set(key, holder, nx=True, px=ttl_ms):
+    while not lease.try_acquire():
         if not waited:
-            log.info("%s: waiting for the lock %s (held by %s)", name, key, _text(client.get(key)))
+            log.info("%s: waiting for the lock %s (held by %s)", name, key, lease.current_holder())
             waited = True
         time.sleep(WAIT_EVERY)
     stop = threading.Event()
@@ -69,7 +61,7 @@ def lake_lock(lake: Lake, name: str) -> Iterator[None]:
     def renew() -> None:
         while not stop.wait(LOCK_TTL / 3):
             try:
-                if not client.eval(_RENEW, 1, key, holder, ttl_ms):
+                if not lease.renew():
                     log.warning("%s: lost the lock %s (expired)", name, key)
                     return
             except Exception as exc:  # noqa: BLE001 - Redis away: the lock simply expires
@@ -83,11 +75,7 @@ def lake_lock(lake: Lake, name: str) -> Iterator[None]:
         stop.set()
         renewer.join(timeout=5)
         try:
-            client.eval(_RELEASE, 1, key, holder)
+            lease.release()
         except Exception as exc:  # noqa: BLE001 - the lock then expires, LOCK_TTL s later
             log.warning("%s: could not release the lock %s: %s", name, key, exc)
         client.close()
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
