@@ -1,5 +1,5 @@
 """`python -m ingest` == `logs`."""
 
-from ingest.cli import app
+from ingest.cli import main
 
-app(prog_name="logs")
+main()

@@ -15,6 +15,9 @@ from ingest.errors import ConfigError
 
 runner = CliRunner()
 
+TYPER_EDGE = {"ingest.cli.root", "ingest.cli.lazy", "ingest.cli.common", "ingest.cli.plain"}
+"""What every command that goes through Typer imports of ingest/cli."""
+
 
 def all_commands() -> list[list[str]]:
     """Every command path, through the group API (`logs` loads its commands lazily)."""
@@ -70,11 +73,18 @@ def test_the_list_of_commands_is_what_the_built_commands_say() -> None:
     ("args", "loaded"),
     [
         (["--version"], set()),
-        (["sql", "--help"], {"ingest.cli.query"}),
-        (["dlq", "list", "--help"], {"ingest.cli.dlq", "ingest.cli.ops"}),
+        (["--help"], set()),
+        (["sql", "select 1", "-F", "csv"], {"ingest.cli.plain", "ingest.cli.sqlcmd"}),
+        (["sql", "--help"], {"ingest.cli.query", *TYPER_EDGE}),
+        (["dlq", "list", "--help"], {"ingest.cli.dlq", "ingest.cli.ops", *TYPER_EDGE}),
     ],
 )
-def test_a_command_imports_its_own_module_only(args: list[str], loaded: set[str]) -> None:
+def test_a_command_imports_its_own_module_only(
+    args: list[str], loaded: set[str], tmp_path: Path
+) -> None:
+    """What `logs` imports for a command: `--version`, `--help` and a plain `logs sql` not even
+    Typer (cli/fast.py), other commands only the module that registers them."""
+    import os
     import subprocess
     import sys
 
@@ -82,16 +92,24 @@ def test_a_command_imports_its_own_module_only(args: list[str], loaded: set[str]
     program = (
         "import atexit, sys\n"
         "atexit.register(lambda: print(*sorted(sys.modules), file=sys.stderr))\n"
-        "from ingest.cli import app\n"
-        "app(prog_name='logs')\n"
+        "from ingest.cli import main\n"
+        "main()\n"
     )
-    res = subprocess.run([sys.executable, "-c", program, *args], capture_output=True, timeout=60)
+    env = {**os.environ, "COLUMNS": "100", "LOGS_DATA_DIR": str(tmp_path)}
+    res = subprocess.run(
+        [sys.executable, "-c", program, *args], capture_output=True, timeout=60, env=env
+    )
     assert res.returncode == 0, res.stderr
     imported = set(res.stderr.decode().split())
     modules = {m for m in imported if m.startswith("ingest.cli.")}
-    assert modules == {"ingest.cli.common", "ingest.cli.lazy", *loaded}
-    for heavy in ("pydantic", "duckdb", "deltalake", "polars", "pyarrow", "redis"):
-        assert heavy not in imported, heavy
+    assert modules == {"ingest.cli.fast", *loaded}
+    heavy = ["pydantic", "deltalake", "polars", "pyarrow", "redis"]
+    if args[0] != "sql" or "--help" in args:
+        heavy += ["duckdb"]
+    if not loaded & TYPER_EDGE:
+        heavy += ["typer"]
+    for name in heavy:
+        assert name not in imported, name
 
 
 def test_light_parameter_conversion_keeps_typers_answers() -> None:

@@ -15,13 +15,13 @@ from ingest.cli.common import (
     StreamOpt,
     command,
     format_option,
-    note,
     out,
     out_table,
     redis_client,
     settings,
 )
 from ingest.cli.ops import TableOrJson
+from ingest.cli.plain import note
 from ingest.errors import UsageError
 
 if TYPE_CHECKING:

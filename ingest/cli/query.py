@@ -19,11 +19,10 @@ from ingest.cli.common import (
     RedisUrlOpt,
     StreamOpt,
     command,
-    note,
     settings,
-    utf8,
 )
 from ingest.cli.lazy import LightCommand
+from ingest.cli.plain import note
 from ingest.errors import UsageError
 from queries.formats import Format
 
@@ -71,25 +70,6 @@ class _PairsCommand(LightCommand):
         for param in self.params:
             if param.name == "param":
                 param.nargs = 2
-
-
-def _read_sql(query: str | None, file: Path | None) -> str:
-    if query is not None and file is not None:
-        raise UsageError("give the SQL as an argument or with --file, not both")
-    if file is not None:
-        try:
-            raw = file.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read --file {file}: {exc.strerror or exc}") from None
-        return utf8(raw, f"--file {file}")
-    if query == "-":
-        stdin = getattr(sys.stdin, "buffer", None)
-        return utf8(stdin.read(), "the SQL on stdin") if stdin is not None else sys.stdin.read()
-    if query is None:
-        raise UsageError(
-            "no SQL given", hint='logs sql "select level, count(*) from logs group by level"'
-        )
-    return query
 
 
 def _window(since: str | None, until: str | None) -> Any:
@@ -149,46 +129,26 @@ def sql(
         logs sql --since 1h "select level, count(*) from logs group by level"
         logs sql -F jsonl -p svc api 'select * from logs where service = $svc limit 5'
     """
-    from queries import render
-    from queries.run import output_file, run_sql
+    from ingest.cli.sqlcmd import sql as run
 
     s = settings(
         ctx, data_dir=data_dir, lake_uri=lake_uri, redis_url=redis_url, stream=stream, group=group
     )
-    text = _read_sql(query, file)
-    chosen = render.pick_format(fmt.value if fmt else None, output, s.format)
     # `-p` yields (name, value) pairs (see _PairsCommand), though typed as strings for Typer.
     params = {str(pair[0]): str(pair[1]) for pair in param or []}
-    window = _window(since, until)
-    binary = chosen in render.BINARY
-    options: dict[str, Any] = {"header": not no_header, "max_rows": max_rows, "footer": note}
-    if output is not None:
-        with output_file(output, binary) as out:
-            rows = run_sql(
-                s,
-                text,
-                out,
-                fmt=chosen,
-                params=params,
-                window=window,
-                live=live,
-                width=None,
-                **options,
-            )
-        note(f"wrote {rows:,} rows to {output}")
-        return
-    if binary and sys.stdout.isatty():
-        raise UsageError(
-            f"{chosen.value} is binary: not writing it to a terminal",
-            hint="add -o FILE.parquet, or pipe the output",
-        )
-    tty = sys.stdout.isatty()
-    width = render.terminal_width() if tty else None
-    sink = sys.stdout.buffer if binary else sys.stdout
-    run_sql(
-        s, text, sink, fmt=chosen, params=params, window=window, live=live, width=width, **options
+    run(
+        s,
+        query,
+        file=file,
+        params=params,
+        since=since,
+        until=until,
+        live=live,
+        fmt=fmt.value if fmt else None,
+        output=output,
+        max_rows=max_rows,
+        no_header=no_header,
     )
-    sink.flush()
 
 
 def schema(

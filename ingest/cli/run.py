@@ -17,9 +17,9 @@ from ingest.cli.common import (
     RedisUrlOpt,
     StreamOpt,
     command,
-    note,
     settings,
 )
+from ingest.cli.plain import note
 from ingest.cli.write import producer_client
 
 

@@ -23,9 +23,9 @@ from ingest.cli.common import (
     RedisUrlOpt,
     StreamOpt,
     command,
-    note,
     settings,
 )
+from ingest.cli.plain import note
 from ingest.errors import UsageError
 
 SinceOpt = Annotated[

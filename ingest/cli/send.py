@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ingest.cli.common import DataDirOpt, RedisUrlOpt, StreamOpt, command, note, settings
+from ingest.cli.common import (
+    DataDirOpt,
+    RedisUrlOpt,
+    StreamOpt,
+    command,
+    settings,
+)
+from ingest.cli.plain import note
 from ingest.cli.write import producer_client
 
 if TYPE_CHECKING:

@@ -15,10 +15,10 @@ from ingest.cli.common import (
     StreamOpt,
     command,
     format_option,
-    note,
     redis_client,
     settings,
 )
+from ingest.cli.plain import note
 from ingest.errors import ExitCode
 
 

@@ -15,9 +15,9 @@ from ingest.cli.common import (
     RedisUrlOpt,
     StreamOpt,
     command,
-    note,
     settings,
 )
+from ingest.cli.plain import note
 
 if TYPE_CHECKING:
     import redis
