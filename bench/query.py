@@ -28,13 +28,14 @@ PYTHONPYCACHEPREFIX, warmed first), as an installed package runs (the Docker ima
 it); without it, the environment decides (PYTHONDONTWRITEBYTECODE=1 recompiles every module
 of every process, typer's and duckdb's included).
 
-Figures (2026-12-06, 2 cores, load 0.8-1.2, 21 rounds, --vs the checkout before, b087645):
-select count(*) 10k rows, bytecode cached: 0.169 s vs bare 0.132 s (1.29x; before 0.272 s,
-2.06x); 200k rows over 4 hours 0.173 / 0.133 s (1.30x; before 2.04x); three runs 1.29-1.31x.
-Nothing cached 1.31-1.33x (before 1.80x). logs --version 0.064 s (before 0.110), logs --help
-0.080 s (before 0.093; 0.097 s with nothing cached). A fresh clone with
-PYTHONDONTWRITEBYTECODE=1 (nothing ever cached, Typer's 13k lines compiled by every process):
-1.48-1.50x, --version 0.103 s, --help 0.137 s.
+Figures (2026-12-06, 2 cores, load 0.5-1.2, 21 rounds, --vs the checkout before, b087645),
+with cli/fast.py answering `logs sql`, --version and --help before Typer is imported:
+select count(*), nothing cached (fresh clone, PYTHONDONTWRITEBYTECODE=1): 0.231 s vs bare
+0.196 s (1.18x; before 0.537 s, 2.73x); 200k rows over 4 hours 0.229 / 0.193 s (1.18x; before
+2.68x). Bytecode cached: 0.149 / 0.134 s (1.12x; before 2.07x), 200k rows 1.13x (before
+2.04x). logs --version 0.031 s nothing cached / 0.027 s cached (before 0.158 / 0.109), logs
+--help 0.028 / 0.025 s (before 0.142 / 0.091). Through Typer (before cli/fast.py): 1.48x
+nothing cached, 1.29-1.31x cached.
 """
 
 from __future__ import annotations

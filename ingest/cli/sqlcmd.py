@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ingest.cli.plain import note, utf8
 from ingest.errors import UsageError
@@ -38,42 +39,31 @@ def sql(
     chosen = render.pick_format(fmt, output, s.format)
     window = time_window(since, until)
     binary = chosen in render.BINARY
-    options: dict[str, Any] = {"header": not no_header, "max_rows": max_rows, "footer": note}
-    if output is not None:
-        with output_file(output, binary) as out:
-            rows = run_sql(
-                s,
-                text,
-                out,
-                fmt=chosen,
-                params=params or {},
-                window=window,
-                live=live,
-                width=None,
-                **options,
-            )
-        note(f"wrote {rows:,} rows to {output}")
-        return
-    if binary and sys.stdout.isatty():
+    if output is None and binary and sys.stdout.isatty():
         raise UsageError(
             f"{chosen.value} is binary: not writing it to a terminal",
             hint="add -o FILE.parquet, or pipe the output",
         )
-    tty = sys.stdout.isatty()
-    width = render.terminal_width() if tty else None
-    sink = sys.stdout.buffer if binary else sys.stdout
-    run_sql(
-        s,
-        text,
-        sink,
-        fmt=chosen,
-        params=params or {},
-        window=window,
-        live=live,
-        width=width,
-        **options,
-    )
-    sink.flush()
+    tty = output is None and sys.stdout.isatty()
+    stdout = sys.stdout.buffer if binary else sys.stdout
+    target = output_file(output, binary) if output is not None else nullcontext(stdout)
+    with target as sink:
+        rows = run_sql(
+            s,
+            text,
+            sink,
+            fmt=chosen,
+            params=params or {},
+            window=window,
+            live=live,
+            width=render.terminal_width() if tty else None,
+            header=not no_header,
+            max_rows=max_rows,
+            footer=note,
+        )
+        sink.flush()
+    if output is not None:
+        note(f"wrote {rows:,} rows to {output}")
 
 
 def _read_sql(query: str | None, file: Path | None) -> str:
