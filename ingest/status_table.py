@@ -43,15 +43,15 @@ def render_table(facts: dict[str, Any], out: IO[str]) -> None:
         w(f"lake       UNREACHABLE  {lake['error']}\n")
     else:
         w(
-            f"lake       {lake['rows']:,} rows in {lake['files']:,} files, {_size(lake['bytes'])}, "
-            f"{lake['hours']:,} hours\n"
+            f"lake       {lake['rows']:,} rows in {lake['files']:,} files, "
+            f"{human_size(lake['bytes'])}, {lake['hours']:,} hours\n"
         )
         hours = [
             (
                 h["hour"],
                 f"{h['rows']:,}",
                 f"{h['files']:,}",
-                _size(h["bytes"]),
+                human_size(h["bytes"]),
                 "yes" if h["dirty"] else "",
                 "yes" if h["rollup_dirty"] else "",
             )
@@ -146,7 +146,8 @@ def _idle(ms: int) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """Bytes in 1024-based units, named so: 3.2 KiB."""
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":

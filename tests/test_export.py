@@ -70,7 +70,7 @@ def test_export_of_a_range_equals_logs_sql_over_that_range(
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     assert re.fullmatch(
-        r"exported 17 rows \(3 hours\) to .*export\.parquet: [\d.,]+ KB in "
+        r"exported 17 rows \(3 hours\) to .*export\.parquet: [\d.]+ KiB in "
         r"[\d.]+ s\n",
         result.stderr,
     ), result.stderr

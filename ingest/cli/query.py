@@ -236,6 +236,7 @@ def export(
     \b
         logs export --since 1d --where "level in ('ERROR', 'FATAL')" -o errors.parquet
     """
+    from ingest.status_table import human_size
     from queries import export as export_mod
 
     s = settings(ctx, data_dir=data_dir, lake_uri=lake_uri)
@@ -254,7 +255,7 @@ def export(
         stats = export_mod.export(s, output, window=window, where=where, columns=picked)
     note(
         f"exported {stats.rows:,} rows ({stats.hours} hours) to {stats.path}: "
-        f"{_human_bytes(stats.nbytes)} in {stats.seconds:.1f} s"
+        f"{human_size(stats.nbytes)} in {stats.seconds:.1f} s"
     )
 
 
@@ -280,15 +281,6 @@ def _export_with_bar(
         return export_mod.export(
             s, output, window=window, where=where, columns=picked, progress=progress
         )
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def register(app: typer.Typer) -> None:
