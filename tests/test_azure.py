@@ -5,8 +5,6 @@ maintenance, concurrent writers, and the errors of a lake that cannot be used.""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
@@ -16,20 +14,8 @@ from deltalake import DeltaTable
 from ingest import config
 from ingest.lake.location import lake_of
 from tests import azurite
-from tests.helpers import RedisProc, closed_hour, fill_hour, ids_in_stream, run_logs, spawn_logs
-
-
-def sql(env: dict[str, str], query: str, *args: str) -> list[list[str]]:
-    res = run_logs(["sql", "-F", "csv", *args, query], env)
-    assert res.returncode == 0, res.stderr
-    return list(csv.reader(io.StringIO(res.stdout.decode())))[1:]
-
-
-def raw_ids(env: dict[str, str]) -> list[str]:
-    """Every stream_id physically in the logs table (no dedup), read with deltalake alone."""
-    lake = lake_of(config.load(env=env).settings)
-    table = DeltaTable(lake.table_uri(), storage_options=lake.storage_options)
-    return [str(i) for i in table.to_pyarrow_table(columns=["stream_id"]).column(0).to_pylist()]
+from tests.helpers import RedisProc, closed_hour, fill_hour, ids_in_stream, run_logs
+from tests.shared_lake import assert_every_entry_once, ingest_from_hosts, raw_ids, sql
 
 
 def container_of(az_env: dict[str, str]) -> str:
@@ -120,38 +106,11 @@ def test_two_ingest_processes_with_their_own_data_dirs_land_every_entry_once(
     gen = run_logs(["gen", "--count", "12000", "--hours", "2"], env)
     assert gen.returncode == 0, gen.stderr
     expected = set(ids_in_stream(redis_proc.client(), stream))
-    procs = [
-        spawn_logs(
-            ["ingest", "--drain", "--consumer", f"host{i}"],
-            {
-                **env,
-                **az_env,
-                "LOGS_DATA_DIR": str(tmp_path / f"host{i}"),
-                "LOGS_BATCH_ROWS": "400",
-                "LOGS_READ_COUNT": "400",
-                "LOGS_CLAIM_IDLE": "60",  # physical rows are counted: no claims of slow commits
-            },
-        )
-        for i in range(2)
-    ]
-    try:
-        for proc in procs:
-            _, err = proc.communicate(timeout=240)
-            assert proc.returncode == 0, err
-            assert b"commit of" not in err, err  # no commit failed, not even once
-            assert b"committed" in err, err  # both wrote: the commits did interleave
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
     both = {**env, **az_env}
-    ids = raw_ids(both)
-    assert len(ids) == len(expected) == 12000
-    assert set(ids) == expected  # nothing lost, nothing twice
-    table = DeltaTable(az_env["LOGS_LAKE_URI"] + "/logs")
-    versions = [h["version"] for h in table.history()]
-    assert sorted(versions) == list(range(max(versions) + 1))  # one log, no gaps
-    assert sql(both, "select count(distinct stream_id) from logs") == [["12000"]]
+    for err in ingest_from_hosts(both, tmp_path, hosts=2, rows=400):
+        assert b"committed" in err, err  # both wrote: the commits did interleave
+    assert len(expected) == 12000
+    assert_every_entry_once(both, expected)
     # What makes that safe: a second create of an existing blob is refused (409
     # BlobAlreadyExists, as Azure answers `If-None-Match: *` on an existing blob).
     import obstore

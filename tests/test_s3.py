@@ -5,8 +5,6 @@ locks) seen from any data dir; and the errors of a lake that cannot be reached."
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,19 +17,7 @@ from ingest.lake import layout
 from ingest.lake.location import lake_of
 from tests import s3server
 from tests.helpers import RedisProc, closed_hour, fill_hour, ids_in_stream, run_logs, spawn_logs
-
-
-def sql(env: dict[str, str], query: str, *args: str) -> list[list[str]]:
-    res = run_logs(["sql", "-F", "csv", *args, query], env)
-    assert res.returncode == 0, res.stderr
-    return list(csv.reader(io.StringIO(res.stdout.decode())))[1:]
-
-
-def raw_ids(env: dict[str, str]) -> list[str]:
-    """Every stream_id physically in the logs table (no dedup), read with deltalake alone."""
-    lake = lake_of(config.load(env=env).settings)
-    table = DeltaTable(lake.table_uri(), storage_options=lake.storage_options)
-    return [str(i) for i in table.to_pyarrow_table(columns=["stream_id"]).column(0).to_pylist()]
+from tests.shared_lake import assert_every_entry_once, ingest_from_hosts, raw_ids, sql
 
 
 def test_a_directory_and_a_bucket_give_the_same_answers(
@@ -116,39 +102,10 @@ def test_four_ingest_processes_with_their_own_data_dirs_land_every_entry_once(
     gen = run_logs(["gen", "--count", "20000", "--hours", "2"], env)
     assert gen.returncode == 0, gen.stderr
     expected = set(ids_in_stream(redis_proc.client(), stream))
-    procs = [
-        spawn_logs(
-            ["ingest", "--drain", "--consumer", f"host{i}"],
-            {
-                **env,
-                **s3_env,
-                "LOGS_DATA_DIR": str(tmp_path / f"host{i}"),
-                "LOGS_BATCH_ROWS": "500",
-                "LOGS_READ_COUNT": "500",
-                # Only a dead consumer's entries are claimed (the default 60 s): with 2 s, a
-                # commit slowed by three other writers could be claimed and committed twice,
-                # which readers would deduplicate, but this test counts physical rows.
-                "LOGS_CLAIM_IDLE": "60",
-            },
-        )
-        for i in range(4)
-    ]
-    try:
-        for proc in procs:
-            _, err = proc.communicate(timeout=240)
-            assert proc.returncode == 0, err
-            assert b"commit of" not in err, err  # no commit failed, not even once
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-    ids = raw_ids({**env, **s3_env})
-    assert len(ids) == len(expected) == 20000
-    assert set(ids) == expected  # nothing lost, nothing twice
-    table = DeltaTable(s3_env["LOGS_LAKE_URI"] + "/logs")
-    versions = [h["version"] for h in table.history()]
-    assert sorted(versions) == list(range(max(versions) + 1))  # one log, no gaps
-    assert sql({**env, **s3_env}, "select count(distinct stream_id) from logs") == [["20000"]]
+    both = {**env, **s3_env}
+    ingest_from_hosts(both, tmp_path, hosts=4, rows=500)
+    assert len(expected) == 20000
+    assert_every_entry_once(both, expected)
 
 
 def test_three_hosts_then_compact_and_rollup_answer_like_a_directory(
